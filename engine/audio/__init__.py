@@ -1,0 +1,1 @@
+"""Audio files in and out: validation, channel mapping, resampling, atomic stem writing."""

@@ -1,0 +1,1 @@
+"""Benchmarks: measured real-time factors, latencies and memory, printed as tables."""

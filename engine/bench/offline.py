@@ -1,0 +1,172 @@
+"""Offline benchmark: real-time factor of each model and each fused preset, and peak RAM on long
+inputs, all through the same chunked pipeline `dannasep separate` uses (Wiener filter included).
+
+RTF = wall time / audio duration, median of several runs after a warm-up, in one process with a
+fixed thread count. Peak RAM is the maximum resident set size of a fresh subprocess that
+separates a generated file from disk to disk, so it includes Python, torch and the models.
+"""
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.models.configs import load_model_config
+from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
+from dannasep.engine.separation.estimators import StemEstimator
+from dannasep.engine.separation.fusion import FusionPreset, load_preset, make_preset
+from dannasep.engine.separation.runner import separate_array
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    label: str
+    preset: FusionPreset
+    size: str
+
+
+@dataclass
+class BenchRow:
+    label: str
+    size: str
+    parameters: int
+    rtf: float
+    rtf_runs: list[float]
+    ram_mb: dict[int, float]
+
+
+def model_cases(sizes: tuple[str, ...]) -> list[BenchCase]:
+    cases = []
+    for size in sizes:
+        for arch in ("xumx", "unet", "demucs", "demucs_v2"):
+            try:
+                load_model_config(arch, size)
+            except Exception:
+                continue
+            cases.append(BenchCase(f"{arch} alone", make_preset(arch, {arch: [1.0] * len(SOURCES)}), size))
+    return cases
+
+
+def preset_cases(presets: tuple[str, ...], sizes: tuple[str, ...]) -> list[BenchCase]:
+    return [BenchCase(f"preset {name}", load_preset(name), size) for size in sizes for name in presets]
+
+
+def build_estimators(preset: FusionPreset, size: str, precision: str) -> dict[str, StemEstimator]:
+    estimators = {}
+    for arch in preset.models:
+        torch.manual_seed(0)
+        model = prepare_for_cpu_inference(load_model_config(arch, size).build())
+        estimators[arch] = StemEstimator(model, precision=precision)
+    return estimators
+
+
+def time_case(case: BenchCase, mix: np.ndarray, runs: int, precision: str) -> BenchRow:
+    estimators = build_estimators(case.preset, case.size, precision)
+    separate_array(mix[:, : SAMPLE_RATE * 12], estimators, case.preset)  # warm-up
+    seconds = mix.shape[-1] / SAMPLE_RATE
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        separate_array(mix, estimators, case.preset)
+        times.append((time.perf_counter() - start) / seconds)
+    params = sum(e.model.num_parameters() for e in estimators.values())
+    return BenchRow(case.label, case.size, params, statistics.median(times), times, {})
+
+
+def peak_ram_mb(case: BenchCase, minutes: int, threads: int, precision: str, workdir: Path) -> float:
+    """Max RSS (MB) of a subprocess separating a `minutes`-long stereo file on disk."""
+    path = workdir / f"noise-{minutes}min.wav"
+    if not path.exists():
+        rng = np.random.default_rng(minutes)
+        with sf.SoundFile(str(path), "w", SAMPLE_RATE, 2, subtype="PCM_16") as f:
+            for _ in range(minutes * 6):
+                f.write((0.1 * rng.standard_normal((SAMPLE_RATE * 10, 2))).astype(np.float32))
+    preset_arg = str(case.preset.path) if case.preset.path else ",".join(case.preset.models)
+    cmd = [
+        sys.executable,
+        "-m",
+        "dannasep.engine.bench.ram_worker",
+        str(path),
+        preset_arg,
+        case.size,
+        str(threads),
+        precision,
+        str(workdir / "out"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"RAM worker failed for {case.label}: {stderr[-500:]}")
+    return usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, torch {torch.__version__}"
+
+
+def format_table(rows: list[BenchRow], seconds: float, threads: int, precision: str, ram_minutes) -> str:
+    lines = [
+        f"Offline separation, {seconds:.0f} s stereo input, {threads} threads, {precision}, "
+        f"median RTF (lower is faster; < 1 is faster than real time). Machine: {machine_description()}.",
+        "",
+        "| case | size | parameters | RTF (median) | runs | "
+        + " | ".join(f"peak RAM {m} min" for m in ram_minutes)
+        + " |",
+        "|---|---|---:|---:|---|" + "---:|" * len(ram_minutes),
+    ]
+    for r in rows:
+        ram = " | ".join(f"{r.ram_mb[m]:.0f} MB" if m in r.ram_mb else "–" for m in ram_minutes)
+        runs = ", ".join(f"{t:.3f}" for t in r.rtf_runs)
+        lines.append(f"| {r.label} | {r.size} | {r.parameters / 1e6:.1f} M | {r.rtf:.3f} | {runs} | {ram} |")
+    return "\n".join(lines)
+
+
+def run_offline_bench(
+    seconds: float,
+    runs: int,
+    sizes: tuple[str, ...],
+    presets: tuple[str, ...],
+    ram_minutes: tuple[int, ...],
+    ram_presets: tuple[str, ...],
+    threads: int,
+    precision: str,
+    log=print,
+) -> str:
+    rng = np.random.default_rng(0)
+    mix = (0.1 * rng.standard_normal((2, int(seconds * SAMPLE_RATE)))).astype(np.float32)
+    rows = []
+    cases = model_cases(sizes) + preset_cases(presets, sizes)
+    for i, case in enumerate(cases, 1):
+        log(f"[{i}/{len(cases)}] timing {case.label} ({case.size})")
+        row = time_case(case, mix, runs, precision)
+        if case.label.removeprefix("preset ") in ram_presets and case.label.startswith("preset"):
+            with tempfile.TemporaryDirectory(prefix="dannasep-bench-") as tmp:
+                for minutes in ram_minutes:
+                    log(f"    peak RAM, {minutes} min input")
+                    row.ram_mb[minutes] = peak_ram_mb(case, minutes, threads, precision, Path(tmp))
+        rows.append(row)
+    return format_table(rows, seconds, threads, precision, ram_minutes)
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

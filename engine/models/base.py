@@ -1,0 +1,147 @@
+"""What every separation network promises the engine, and the registry that builds them by name.
+
+A network maps either a magnitude spectrogram (B, 2, 2049, T) to non-negative masks
+(B, 4, 2, 2049, T), or a waveform (B, 2, L) to waveforms (B, 4, 2, L') with L' <= L, left-aligned.
+`engine.separation.estimators` turns both kinds into waveform -> stems.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from torch import nn
+
+from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.errors import PresetError
+
+InputDomain = Literal["magnitude", "waveform"]
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How a model is run over long signals (not part of the architecture or its checkpoint).
+
+    segment_seconds: the part of each chunk that is kept.
+    overlap: fraction of the segment shared with the next chunk (cross-faded).
+    context_seconds: real audio fed on each side of the kept part and then cropped away.
+    """
+
+    segment_seconds: float = 30.0
+    overlap: float = 0.25
+    context_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class ModelTraits:
+    """The protocol facts of a built model (DESIGN.md §3, Models)."""
+
+    architecture: str
+    config_name: str
+    input_domain: InputDomain
+    sample_rate: int
+    sources: tuple[str, ...]
+    context_samples: int
+    """Real context needed on each side of a chunk for full-quality output."""
+    latency_samples: int
+    """Future input needed before an output sample is final (look-ahead), for the streaming engine."""
+
+
+class SeparationNet(nn.Module):
+    """Base class of the four architectures; subclasses set the class attributes."""
+
+    architecture: ClassVar[str]
+    input_domain: ClassVar[InputDomain]
+    config_class: ClassVar[type]
+
+    def __init__(self, config: Any, config_name: str = "custom", inference: InferenceSettings | None = None):
+        super().__init__()
+        self.config = config
+        self.config_name = config_name
+        self.inference = inference or InferenceSettings()
+        self.checkpoint_info: dict[str, Any] | None = None
+        """The sidecar of the checkpoint the weights came from; None for random weights."""
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return SOURCES
+
+    def extra_latency_samples(self) -> int:
+        """Look-ahead intrinsic to the network on top of the chunk context (STFT half-window...)."""
+        return 0
+
+    @property
+    def traits(self) -> ModelTraits:
+        context = round(self.inference.context_seconds * self.sample_rate)
+        return ModelTraits(
+            architecture=self.architecture,
+            config_name=self.config_name,
+            input_domain=self.input_domain,
+            sample_rate=self.sample_rate,
+            sources=self.sources,
+            context_samples=context,
+            latency_samples=context + self.extra_latency_samples(),
+        )
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+_REGISTRY: dict[str, type[SeparationNet]] = {}
+
+
+def register(cls: type[SeparationNet]) -> type[SeparationNet]:
+    """Class decorator adding an architecture to the registry under ``cls.architecture``."""
+    _REGISTRY[cls.architecture] = cls
+    return cls
+
+
+def architectures() -> dict[str, type[SeparationNet]]:
+    # importing the package registers every architecture
+    import dannasep.engine.models  # noqa: F401
+
+    return dict(_REGISTRY)
+
+
+def architecture_class(name: str) -> type[SeparationNet]:
+    known = architectures()
+    if name not in known:
+        raise PresetError(f"unknown model architecture {name!r}; known: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def config_from_dict(config_class: type, values: dict[str, Any], where: str) -> Any:
+    """Build a frozen config dataclass, naming the unknown or mistyped keys in the error."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise PresetError(f"{where}: unknown {config_class.__name__} keys {unknown}; known: {sorted(fields)}")
+    converted = {}
+    for key, value in values.items():
+        default = getattr(config_class(), key)
+        if isinstance(default, tuple):
+            value = tuple(value)
+        if type(default) is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, type(default)):
+            raise PresetError(f"{where}: {key} must be {type(default).__name__}, got {value!r}")
+        converted[key] = value
+    return config_class(**converted)
+
+
+def build_model(
+    architecture: str,
+    config: Any | None = None,
+    config_name: str = "custom",
+    inference: InferenceSettings | None = None,
+) -> SeparationNet:
+    """Instantiate an architecture with a config dataclass (or its default)."""
+    cls = architecture_class(architecture)
+    return cls(config or cls.config_class(), config_name=config_name, inference=inference)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

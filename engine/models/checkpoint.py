@@ -1,0 +1,191 @@
+"""The project's checkpoint format: safetensors weights plus a JSON sidecar.
+
+    <dir>/<architecture>-<config>.safetensors   tensors only: nothing is ever unpickled
+    <dir>/<architecture>-<config>.json          {"format", "architecture", "config_name", "config",
+                                                 "sources", "sample_rate", "parameters", "sha256",
+                                                 "training", "scores", "created", "dannasep_version"}
+
+Loading checks, in order: the sidecar is ours, the architecture is the one asked for, the config
+builds, the weights' sha256 matches the sidecar, and every tensor name and shape matches the
+model. Each failure is one clear sentence naming the file.
+"""
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dannasep.engine import __version__
+from dannasep.engine.errors import CheckpointError, DannaSepError
+from dannasep.engine.models.base import (
+    InferenceSettings,
+    SeparationNet,
+    architecture_class,
+    build_model,
+    config_from_dict,
+)
+
+FORMAT = "dannasep-checkpoint"
+FORMAT_VERSION = 1
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar_path(weights_path: Path) -> Path:
+    return weights_path.with_suffix(".json")
+
+
+def checkpoint_stem(model: SeparationNet) -> str:
+    return f"{model.architecture}-{model.config_name}"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    model: SeparationNet,
+    folder: Path,
+    training: dict[str, Any] | None = None,
+    scores: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Path:
+    """Write ``folder/<name>.safetensors`` and its sidecar atomically; returns the weights path.
+
+    `training` records how the weights were made (data, steps, commit...), `scores` how they score.
+    """
+    folder = Path(folder)
+    weights_path = folder / f"{name or checkpoint_stem(model)}.safetensors"
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp)))
+    sidecar = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": model.architecture,
+        "config_name": model.config_name,
+        "config": dataclasses.asdict(model.config),
+        "inference": dataclasses.asdict(model.inference),
+        "sources": list(model.sources),
+        "sample_rate": model.sample_rate,
+        "parameters": model.num_parameters(),
+        "sha256": sha256_of(weights_path),
+        "training": training or {"how": "untrained (random initialisation)"},
+        "scores": scores or {},
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "dannasep_version": __version__,
+    }
+    text = json.dumps(sidecar, indent=2, sort_keys=False) + "\n"
+    _atomic_write(sidecar_path(weights_path), lambda tmp: tmp.write_text(text))
+    return weights_path
+
+
+def read_sidecar(weights_path: Path) -> dict[str, Any]:
+    path = sidecar_path(Path(weights_path))
+    if not path.is_file():
+        raise CheckpointError(f"{weights_path}: no sidecar {path.name} beside it; not a dannasep checkpoint")
+    try:
+        sidecar = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: sidecar is not valid JSON ({exc})") from exc
+    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a {FORMAT} sidecar")
+    if sidecar.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by a newer dannasep (format {sidecar['format_version']})")
+    return sidecar
+
+
+def load_checkpoint(
+    weights_path: str | Path,
+    architecture: str | None = None,
+    verify_hash: bool = True,
+    inference: InferenceSettings | None = None,
+) -> SeparationNet:
+    """Build the model a checkpoint describes and load its weights (eval mode, on CPU)."""
+    weights_path = Path(weights_path)
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: checkpoint not found")
+    sidecar = read_sidecar(weights_path)
+    arch = sidecar.get("architecture")
+    if architecture is not None and arch != architecture:
+        raise CheckpointError(f"{weights_path}: holds a {arch!r} model, but a {architecture!r} checkpoint was expected")
+    try:
+        cls = architecture_class(str(arch))
+        config = config_from_dict(cls.config_class, sidecar.get("config", {}), str(sidecar_path(weights_path)))
+        if inference is None and "inference" in sidecar:
+            inference = config_from_dict(InferenceSettings, sidecar["inference"], str(weights_path))
+    except DannaSepError as exc:
+        raise CheckpointError(f"{weights_path}: {exc}") from exc
+    if verify_hash:
+        actual = sha256_of(weights_path)
+        if actual != sidecar.get("sha256"):
+            raise CheckpointError(
+                f"{weights_path}: sha256 {actual[:12]}… does not match the sidecar's "
+                f"{str(sidecar.get('sha256'))[:12]}…; the file is corrupt or was replaced"
+            )
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{weights_path}: not a readable safetensors file ({exc})") from exc
+    model = build_model(str(arch), config, config_name=str(sidecar.get("config_name", "custom")), inference=inference)
+    load_state_dict_checked(model, tensors, str(weights_path))
+    model.checkpoint_info = sidecar
+    return model.eval()
+
+
+def load_state_dict_checked(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Load tensors into `model`, naming missing, unexpected and mis-shaped entries on failure."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [
+        f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in tensors and tuple(tensors[k].shape) != tuple(v.shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} with the wrong shape (e.g. {'; '.join(wrong[:3])})")
+    if problems:
+        raise CheckpointError(f"{where}: weights do not fit the model: " + ", ".join(problems))
+    model.load_state_dict(tensors, strict=True)
+
+
+def find_checkpoints(folder: Path) -> dict[str, list[Path]]:
+    """Checkpoints in `folder` grouped by architecture, read from their sidecars."""
+    found: dict[str, list[Path]] = {}
+    folder = Path(folder)
+    if not folder.is_dir():
+        return found
+    for weights in sorted(folder.glob("*.safetensors")):
+        try:
+            arch = read_sidecar(weights).get("architecture")
+        except CheckpointError:
+            continue
+        found.setdefault(str(arch), []).append(weights)
+    return found

@@ -1,0 +1,51 @@
+"""Any network as waveform in, four stems out.
+
+Spectrogram networks: X = STFT(mix); masks = net(|X|); V = masks·|X|; Wiener filter (EM,
+complex128) against X; iSTFT. Waveform networks: run, and zero-pad the left-aligned output to the
+input length (callers give enough right context that the kept part is always covered).
+"""
+
+import torch
+
+from dannasep.engine.dsp.stft import istft, stft
+from dannasep.engine.dsp.wiener import wiener
+from dannasep.engine.models.base import SeparationNet
+from dannasep.engine.models.cpu_inference import autocast_context
+
+
+class StemEstimator:
+    """Wraps a network: (B, 2, N) float32 mixture -> (B, 4, 2, N) float32 stems.
+
+    Args:
+        model: a network in eval mode.
+        wiener_iterations: EM iterations for spectrogram models (Danna-Sep uses 1).
+        precision: "fp32" or "bf16" (autocast of the network only).
+    """
+
+    def __init__(self, model: SeparationNet, wiener_iterations: int = 1, precision: str = "fp32"):
+        self.model = model
+        self.wiener_iterations = wiener_iterations
+        self.precision = precision
+        autocast_context(precision)  # validates the name early
+
+    @property
+    def architecture(self) -> str:
+        return self.model.architecture
+
+    @torch.inference_mode()
+    def __call__(self, mix: torch.Tensor) -> torch.Tensor:
+        length = mix.shape[-1]
+        if self.model.input_domain == "magnitude":
+            spec = stft(mix)
+            magnitude = spec.abs()
+            with autocast_context(self.precision):
+                masks = self.model(magnitude)
+            sources = masks.float() * magnitude.unsqueeze(1)
+            filtered = wiener(sources, spec, n_iter=self.wiener_iterations)
+            return istft(filtered, length=length)
+        with autocast_context(self.precision):
+            out = self.model(mix)
+        out = out.float()
+        if out.shape[-1] < length:
+            out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
+        return out[..., :length].contiguous()
