@@ -1,0 +1,5 @@
+import sys
+
+from dannasep.engine.cli import main
+
+sys.exit(main())

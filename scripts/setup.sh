@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Danna-Sep Live set-up, the first of the README's two commands.
+#
+# On a fresh Debian machine (as root, or a user with sudo): installs the system packages, creates
+# .venv with PyTorch (CPU) and the project in editable mode, then runs the main job: the built-in
+# demo (a synthetic song separated into four stems, scored against its true stems).
+#
+#   bash scripts/setup.sh            set up and run the demo
+#   bash scripts/setup.sh --no-demo  set up only
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUN_DEMO=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-demo) RUN_DEMO=0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Why each system package is here:
+#   libsndfile1 libsoxr0      audio file I/O and resampling (soundfile, soxr)
+#   libportaudio2 jackd2      live audio (sounddevice over PortAudio; tests run a JACK dummy server)
+#   liblo-tools               oscsend/oscdump, an independent OSC client for the bridge's tests
+#   fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k
+#                             the synthetic training songs: GM instruments, real drum kits, sung vocals
+#   ffmpeg                    musdb (used for evaluation) refuses to import without it
+#   xvfb + the X/GL/font libs the PyQt6 app and its screenshot under a virtual display
+APT_PACKAGES=(
+    ca-certificates python3-venv
+    libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools
+    fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k ffmpeg
+    xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
+    libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
+    libxcb-image0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing ${#missing[@]} Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv with $($PYTHON --version)"
+    $PYTHON -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# torch first, pinned: a plain 'torch' requirement would pull several GB of CUDA packages
+echo "==> installing PyTorch 2.13.0 (CPU)"
+"${PIP[@]}" install torch==2.13.0
+echo "torch==2.13.0" > .venv/constraints.txt
+echo "==> installing dannasep and its Python dependencies"
+"${PIP[@]}" install -c .venv/constraints.txt -e ".[train,test,onnx]"
+# pyworld builds from source and is optional (vocals fall back to General MIDI voices without it)
+"${PIP[@]}" install -c .venv/constraints.txt pyworld || echo "note: pyworld failed to build; synthetic vocals will use GM voices"
+
+echo "==> installed: $(.venv/bin/dannasep --version)"
+if [ "$RUN_DEMO" -eq 1 ]; then
+    echo "==> running the main job: dannasep demo"
+    .venv/bin/dannasep demo
+fi

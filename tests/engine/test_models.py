@@ -1,0 +1,153 @@
+"""The four networks: exact sizes from the spec, the authors' quirks, and equivalences."""
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dannasep.engine.constants import SOURCES
+from dannasep.engine.models import architectures, build_model
+from dannasep.engine.models.configs import list_model_configs, load_model_config
+from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
+from dannasep.engine.models.demucs import DemucsConfig
+from dannasep.engine.models.unet import D2Block, LocalAttention2d, UNetConfig
+from dannasep.engine.models.xumx import XUMXConfig
+
+PAPER_PARAMETERS = {"xumx": 35_573_392, "unet": 15_676_652, "demucs": 191_928_152, "demucs_v2": 149_462_504}
+
+
+@pytest.mark.parametrize(("arch", "count"), PAPER_PARAMETERS.items())
+def test_paper_configs_have_the_exact_parameter_counts(arch, count):
+    model = load_model_config(arch, "paper").build()
+    assert model.num_parameters() == count
+
+
+def test_paper_state_dicts_have_the_authors_layouts():
+    unet = build_model("unet")
+    assert len(unet.state_dict()) == 462  # as the authors' TorchScript unet_attention.pth
+    xumx = build_model("xumx").state_dict()
+    assert xumx["affine1.0.weight"].shape == (2048, 2974, 1)
+    assert xumx["affine2.3.weight"].shape == (16392, 512, 1)
+    assert xumx["input_means"].shape == (5948,) and xumx["output_scale"].shape == (8196,)
+    assert {f"{s}_lstm.weight_ih_l0" for s in SOURCES} <= set(xumx)
+
+
+def test_every_config_file_builds_and_every_architecture_has_paper_and_live():
+    keys = {c.key for c in list_model_configs()}
+    for arch in architectures():
+        assert f"{arch}-paper" in keys
+    assert {"xumx-live", "unet-live", "demucs-live"} <= keys
+
+
+def _tiny(arch):
+    torch.manual_seed(0)
+    return load_model_config(arch, "live").build().eval()
+
+
+def test_magnitude_models_map_spectrograms_to_non_negative_masks():
+    mag = torch.rand(2, 2, 2049, 70)
+    with torch.inference_mode():
+        for arch in ("xumx", "unet"):
+            masks = _tiny(arch)(mag)
+            assert masks.shape == (2, 4, 2, 2049, 70)
+            assert (masks >= 0).all()
+
+
+def test_unet_fixed_quarter_mask_above_max_bins_and_on_the_last_frame():
+    with torch.inference_mode():
+        masks = _tiny("unet")(torch.rand(1, 2, 2049, 64))
+    assert torch.all(masks[..., 1487:, :] == 0.25)
+    assert torch.all(masks[..., -1] == 0.25)
+    assert not torch.all(masks[..., :1480, :-1] == 0.25)
+
+
+def test_demucs_output_is_left_aligned_and_shorter():
+    model = load_model_config("demucs", "paper").build().eval()
+    assert model.output_length(441_000) == 438_954  # spec §4
+    live = _tiny("demucs")
+    with torch.inference_mode():
+        out = live(torch.randn(1, 2, 50_000))
+    assert out.shape == (1, 4, 2, live.output_length(50_000)) and out.shape[-1] <= 50_000
+
+
+def test_demucs_v2_pads_to_a_valid_length_and_keeps_the_input_length():
+    model = build_model("demucs_v2", dataclasses.replace(build_model("demucs_v2").config, channels=8))
+    assert load_model_config("demucs_v2", "paper").build().valid_length(441_000) == 447_146
+    with torch.inference_mode():
+        out = model.eval()(torch.randn(1, 2, 30_001))
+    assert out.shape == (1, 4, 2, 30_001)
+
+
+def test_demucs_standardises_its_input():
+    model = _tiny("demucs")
+    x = torch.randn(1, 2, 40_000)
+    with torch.inference_mode():
+        y, y_scaled = model(x), model(x * 8.0 + 0.01)
+    # standardisation then destandardisation: a louder input gives a proportionally louder output
+    assert torch.allclose(y_scaled, y * 8.0 + 0.01, atol=1e-3, rtol=1e-3)
+
+
+def test_d2_block_equals_the_unfused_formula():
+    torch.manual_seed(0)
+    block = D2Block(in_channels=3, growth=2, layers=3).eval()
+    x = torch.randn(1, 3, 16, 12)
+    with torch.inference_mode():
+        out = block(x)
+        # z_l = ReLU(BN_l(Σ_{i<l} conv_{i->l}(z_i))), conv_{i->l} being slice (l-1-i) of conv_layers[i]
+        z = [x]
+        for layer in range(1, 4):
+            total = 0
+            for i in range(layer):
+                conv = block.conv_layers[i]
+                w = conv.weight.chunk(3 - i, dim=0)[layer - 1 - i]
+                total = total + F.conv2d(z[i], w, padding=2**i, dilation=2**i)
+            z.append(block.bn_layers[layer - 1](total))
+    assert torch.allclose(out, torch.cat(z[1:], dim=1), atol=1e-6)
+
+
+def test_local_attention_equals_an_explicit_loop():
+    torch.manual_seed(0)
+    att = LocalAttention2d(6, 5, d_model=8, heads=2, query_frames=2, flange=3).eval()
+    x = torch.randn(1, 6, 4, 7)  # 7 frames: not a multiple of the query block
+    with torch.inference_mode():
+        out = att(x)
+        qkv = F.pad(att.qkv_conv(x), (0, 1))  # time padded to 8
+        heads, depth, bins = 2, 4, 4
+        q, k, v = qkv.view(1, heads, 3 * depth, bins, 8).chunk(3, dim=2)
+        k, v = F.pad(k, (3, 3)), F.pad(v, (3, 3))
+        ref = torch.zeros(1, heads, depth, bins, 8)
+        for h in range(heads):
+            for block in range(4):
+                qs = q[0, h, :, :, 2 * block : 2 * block + 2].reshape(depth, -1).T * depth**-0.5
+                ks = k[0, h, :, :, 2 * block : 2 * block + 8].reshape(depth, -1)
+                vs = v[0, h, :, :, 2 * block : 2 * block + 8].reshape(depth, -1).T
+                bias = (ks.abs().sum(0) == 0).float() * -1e-9
+                o = torch.softmax(qs @ ks + bias, dim=-1) @ vs  # (bins·2, depth)
+                ref[0, h, :, :, 2 * block : 2 * block + 2] = o.T.reshape(depth, bins, 2)
+        expected = att.out_conv(ref.reshape(1, heads * depth, bins, 8)[..., :7])
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["xumx", "unet", "demucs"])
+def test_channels_last_inference_gives_the_same_output(arch):
+    plain = _tiny(arch)
+    fast = prepare_for_cpu_inference(_tiny(arch))
+    assert plain.state_dict().keys() == fast.state_dict().keys()
+    x = torch.randn(1, 2, 60_000) if arch == "demucs" else torch.rand(1, 2, 2049, 40)
+    with torch.inference_mode():
+        a, b = plain(x), fast(x)
+    assert torch.allclose(a, b, atol=1e-4 * max(1.0, a.abs().max().item()))
+
+
+def test_traits_describe_the_protocol():
+    for arch, domain in [("xumx", "magnitude"), ("unet", "magnitude"), ("demucs", "waveform")]:
+        traits = _tiny(arch).traits
+        assert traits.input_domain == domain and traits.sources == SOURCES and traits.sample_rate == 44100
+        assert traits.context_samples > 0 and traits.latency_samples >= traits.context_samples
+
+
+def test_smaller_configs_are_smaller():
+    assert build_model("xumx", XUMXConfig(hidden_channels=128)).num_parameters() < PAPER_PARAMETERS["xumx"]
+    assert build_model("unet", UNetConfig(growth=4)).num_parameters() < PAPER_PARAMETERS["unet"]
+    assert build_model("demucs", DemucsConfig(channels=16, depth=4)).num_parameters() < 1e7
