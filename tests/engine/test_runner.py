@@ -27,8 +27,14 @@ class LinearModel:
         taps = self.kernels.shape[1]
         padded = torch.nn.functional.pad(x, (taps - 1, 0))
         out = torch.stack(
-            [torch.nn.functional.conv1d(padded.reshape(-1, 1, padded.shape[-1]), k.flip(0).view(1, 1, -1))
-             .reshape(*x.shape) for k in self.kernels], dim=1)
+            [
+                torch.nn.functional.conv1d(padded.reshape(-1, 1, padded.shape[-1]), k.flip(0).view(1, 1, -1)).reshape(
+                    *x.shape
+                )
+                for k in self.kernels
+            ],
+            dim=1,
+        )
         return out.float()
 
 
@@ -36,8 +42,10 @@ class LinearModel:
 @pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5])
 def test_gains_fuse_exactly_for_any_chunking(rng, length, overlap):
     mix = rng.standard_normal((2, length)).astype(np.float32)
-    models = {"xumx": LinearModel([0.1, 0.2, 0.3, 0.4], overlap=overlap),
-              "demucs": LinearModel([0.4, 0.3, 0.2, 0.1], overlap=overlap, segment_seconds=0.3)}
+    models = {
+        "xumx": LinearModel([0.1, 0.2, 0.3, 0.4], overlap=overlap),
+        "demucs": LinearModel([0.4, 0.3, 0.2, 0.1], overlap=overlap, segment_seconds=0.3),
+    }
     preset = make_preset("t", {"xumx": [1, 1, 3, 0], "demucs": [1, 3, 1, 1]})
     stems = separate_array(mix, models, preset)
     expected = np.array([0.25, 0.275, 0.275, 0.1])[:, None, None] * mix
@@ -61,6 +69,10 @@ def test_context_makes_chunked_output_equal_to_whole_signal_output(rng):
 def test_progress_reaches_the_end(rng):
     mix = rng.standard_normal((2, 100_000)).astype(np.float32)
     seen = []
-    separate_array(mix, {"xumx": LinearModel([1, 1, 1, 1])}, make_preset("t", {"xumx": [1, 1, 1, 1]}),
-                   progress=lambda done, total: seen.append((done, total)))
+    separate_array(
+        mix,
+        {"xumx": LinearModel([1, 1, 1, 1])},
+        make_preset("t", {"xumx": [1, 1, 1, 1]}),
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (100_000, 100_000) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))

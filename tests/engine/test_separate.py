@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dannasep.engine.audio.writer import AudioFormat
 from dannasep.engine.cli import main
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.models.checkpoint import save_checkpoint
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
-from dannasep.engine.audio.writer import AudioFormat
 
 
 @pytest.fixture
@@ -151,8 +151,23 @@ def test_existing_outputs_need_overwrite(tmp_path, capsys, demucs_only):
 
 def test_stems_subset_format_bits_and_name_template(tmp_path, capsys, demucs_only):
     song = _write(tmp_path / "s.wav", seconds=1.0)
-    code, _, _ = _run(capsys, song, "-o", tmp_path / "out", "--preset", demucs_only, "--stems", "vocals", "bass",
-                      "--format", "flac", "--bits", "16", "--name", "{index}-{stem}-{track}.{ext}")
+    code, _, _ = _run(
+        capsys,
+        song,
+        "-o",
+        tmp_path / "out",
+        "--preset",
+        demucs_only,
+        "--stems",
+        "vocals",
+        "bass",
+        "--format",
+        "flac",
+        "--bits",
+        "16",
+        "--name",
+        "{index}-{stem}-{track}.{ext}",
+    )
     assert code == 0 and _files(tmp_path / "out") == ["2-bass-s.flac", "4-vocals-s.flac"]
     assert sf.info(str(tmp_path / "out/2-bass-s.flac")).subtype == "PCM_16"
 
@@ -203,9 +218,23 @@ def test_a_full_disk_leaves_nothing_behind(tmp_path, demucs_only):
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
     proc = subprocess.run(
-        [sys.executable, "-m", "dannasep.engine.cli", "separate", "--quiet", str(song), "-o", str(tmp_path / "out"),
-         "--preset", demucs_only], capture_output=True, text=True, preexec_fn=limit_file_size,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dannasep.engine.cli",
+            "separate",
+            "--quiet",
+            str(song),
+            "-o",
+            str(tmp_path / "out"),
+            "--preset",
+            demucs_only,
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=300,
     )
     assert proc.returncode != 0
     assert "writing failed" in proc.stderr and "nothing was kept" in proc.stderr

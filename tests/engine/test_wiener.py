@@ -1,7 +1,7 @@
 """The Wiener filter against norbert (the authors' own oracle) and its invariants."""
 
-import numpy as np
 import norbert
+import numpy as np
 import pytest
 import torch
 

@@ -1,0 +1,123 @@
+"""The trainer: exact resume, exported weights, bad data, and two-process DDP."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dannasep.engine.cli import main
+from dannasep.engine.models.checkpoint import load_checkpoint
+
+QUICK = [
+    "--samples-per-track",
+    "2",
+    "--batch-size",
+    "2",
+    "--segment-seconds",
+    "1.5",
+    "--workers",
+    "0",
+    "--threads",
+    "1",
+]
+
+
+def _train(data, out, *extra, model="demucs"):
+    return main(
+        [
+            "train",
+            "--model",
+            model,
+            "--config",
+            f"presets/models/{model}-live.toml",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            *QUICK,
+            *extra,
+        ]
+    )
+
+
+def _losses(run):
+    with open(run / "log.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def test_resumed_run_repeats_the_uninterrupted_one_exactly(tiny_dataset, tmp_path):
+    assert _train(tiny_dataset, tmp_path / "straight", "--epochs", "2") == 0
+    assert _train(tiny_dataset, tmp_path / "split", "--epochs", "1") == 0
+    assert _train(tiny_dataset, tmp_path / "split", "--epochs", "2", "--resume") == 0
+    assert _losses(tmp_path / "split") == _losses(tmp_path / "straight")
+    assert len(_losses(tmp_path / "split")) == 2
+
+
+def test_best_weights_are_exported_with_a_sidecar(tiny_dataset, tmp_path):
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1", model="xumx") == 0
+    model = load_checkpoint(tmp_path / "run/best/xumx-live.safetensors", architecture="xumx")
+    info = model.checkpoint_info
+    assert info["training"]["train_tracks"] == 3 and info["training"]["epoch"] == 1
+    assert "valid_sdr_vocals" in info["scores"]
+    assert (tmp_path / "run/loss.png").stat().st_size > 1000
+    # input statistics came from the data, not the defaults
+    assert float(model.input_scale.detach().mean()) != 1.0
+
+
+def test_an_existing_run_is_not_overwritten_and_settings_must_match_to_resume(tiny_dataset, tmp_path, capsys):
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") == 0
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") != 0
+    assert "pass --resume" in capsys.readouterr().err
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "2", "--resume", "--learning-rate", "0.1") != 0
+    assert "other training settings" in capsys.readouterr().err
+
+
+def test_bad_tracks_are_counted_and_training_continues(tiny_dataset, tmp_path, capsys):
+    (tiny_dataset / "train/t1/drums.wav").write_bytes(b"corrupt")
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") == 0
+    captured = capsys.readouterr()
+    assert "skipping track t1: drums.wav is unreadable" in captured.err
+    assert "1 track(s) were skipped" in captured.out
+
+
+def test_no_usable_tracks_stops_with_a_clear_error(tiny_dataset, tmp_path, capsys):
+    for name in ("t0", "t1", "t2"):
+        (tiny_dataset / f"train/{name}/bass.wav").unlink()
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") != 0
+    assert "no usable training tracks (3 skipped)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_hold_identical_weights(tiny_dataset, tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "dannasep.training.trainer.cli",
+        "--model",
+        "demucs",
+        "--config",
+        "presets/models/demucs-live.toml",
+        "--data",
+        str(tiny_dataset),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        *QUICK,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"ddp/ranks/rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["epoch"] == ranks[1]["epoch"] == 2
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
+    assert json.loads((tmp_path / "ddp/run.json").read_text())["world_size"] == 2

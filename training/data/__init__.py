@@ -1,0 +1,1 @@
+"""Training data: the MUSDB18-HQ folder layout read with soundfile, random remixing, augmentation."""

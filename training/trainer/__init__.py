@@ -1,0 +1,1 @@
+"""Training loop: Adam, the authors' schedules, accumulation, AMP on GPU, exact resume, DDP."""
