@@ -43,7 +43,7 @@ def test_bad_hash_is_refused(saved):
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="sha256 .* does not match"):
+    with pytest.raises(CheckpointError, match=r"sha256 .* does not match"):
         load_checkpoint(path)
 
 
@@ -52,7 +52,7 @@ def test_shape_mismatch_names_the_tensors(saved):
     sidecar = json.loads(path.with_suffix(".json").read_text())
     sidecar["config"]["channels"] = 16  # the weights are for 24 channels
     path.with_suffix(".json").write_text(json.dumps(sidecar))
-    with pytest.raises(CheckpointError, match="wrong shape .*encoder.0.0.weight"):
+    with pytest.raises(CheckpointError, match=r"wrong shape .*encoder\.0\.0\.weight"):
         load_checkpoint(path)
 
 

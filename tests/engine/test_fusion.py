@@ -62,7 +62,9 @@ def test_toml_round_trip(tmp_path):
     again = load_preset(path)
     assert again.description == 'my "own" mix'
     for arch in preset.weights:
-        assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(again.weights[arch], preset.weights[arch]))
+        assert all(
+            math.isclose(a, b, abs_tol=1e-6) for a, b in zip(again.weights[arch], preset.weights[arch], strict=False)
+        )
 
 
 def test_fuse_is_a_per_source_weighted_sum():

@@ -1,5 +1,6 @@
 """Chunked multi-model separation: exact for linear models, whatever the chunking."""
 
+import itertools
 from types import SimpleNamespace
 
 import numpy as np
@@ -75,4 +76,4 @@ def test_progress_reaches_the_end(rng):
         make_preset("t", {"xumx": [1, 1, 1, 1]}),
         progress=lambda done, total: seen.append((done, total)),
     )
-    assert seen[-1] == (100_000, 100_000) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
+    assert seen[-1] == (100_000, 100_000) and all(a <= b for (a, _), (b, _) in itertools.pairwise(seen))

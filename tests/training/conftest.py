@@ -22,7 +22,7 @@ def make_stems(seconds: float, seed: int) -> dict[str, np.ndarray]:
     pans = rng.uniform(0.3, 0.7, 4)
     return {
         s: np.stack([x * (1 - p), x * p]).astype(np.float32)
-        for s, x, p in zip(SOURCES, (drums, bass, other, vocals), pans)
+        for s, x, p in zip(SOURCES, (drums, bass, other, vocals), pans, strict=False)
     }
 
 

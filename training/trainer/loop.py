@@ -138,12 +138,12 @@ class Trainer:
         self.history: list[dict] = []
         self.best_sdr = -math.inf
         self.best_epoch = -1
-        frames = int(round(config.segment_seconds * SAMPLE_RATE))
+        frames = round(config.segment_seconds * SAMPLE_RATE)
         augment = AugmentConfig(speed_probability=config.speed_perturb_probability)
         self.train_set = RandomMixDataset(
             data.train, frames, config.samples_per_track, seed, augment, config.random_mix
         )
-        valid_frames = int(round((config.validation_seconds or config.segment_seconds) * SAMPLE_RATE))
+        valid_frames = round((config.validation_seconds or config.segment_seconds) * SAMPLE_RATE)
         self.valid_set = SegmentDataset(data.valid, valid_frames) if data.valid else None
 
     def _make_scheduler(self):
