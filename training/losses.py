@@ -22,6 +22,8 @@ from dannasep.engine.dsp.wiener import wiener
 SUBSETS: tuple[tuple[int, ...], ...] = tuple(
     chain(combinations(range(4), 1), combinations(range(4), 2), combinations(range(4), 3))
 )
+_INDICATORS = torch.tensor([[1.0 if s in subset else 0.0 for s in range(4)] for subset in SUBSETS],
+                           dtype=torch.float64)  # (14, 4): which sources each subset sums
 
 
 def subset_sums(x: torch.Tensor) -> torch.Tensor:
@@ -29,11 +31,19 @@ def subset_sums(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([x[:, list(subset)].sum(dim=1) for subset in SUBSETS])
 
 
+# Every quantity the losses need for a subset is a bilinear form of inner products between the
+# four sources (and the mixture), so the losses are computed from small Gram matrices instead of
+# materialising 14 sums of full signals: identical values, a fraction of the time and memory.
+
+
 def complex_mse(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over the 14 subsets of Σ|estimate_c − target_c|² / numel. Both (B, 4, C, F, T) complex."""
-    diff = subset_sums(estimate) - subset_sums(target)  # (14, B, C, F, T)
-    per_subset = (diff.real.square() + diff.imag.square()).flatten(1).mean(dim=1)
-    return per_subset.mean()
+    diff = (estimate - target).transpose(0, 1).reshape(4, -1)  # (4, B·C·F·T)
+    gram = torch.view_as_real(diff).flatten(1).double()  # Re(d_s · conj(d_s')) = real dot of (re, im)
+    gram = gram @ gram.T
+    a = _INDICATORS.to(gram.device)
+    per_subset = torch.einsum("ks,st,kt->k", a, gram, a) / diff.shape[1]
+    return per_subset.mean().to(estimate.real.dtype)
 
 
 def weighted_sdr(estimate: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
@@ -43,21 +53,44 @@ def weighted_sdr(estimate: torch.Tensor, target: torch.Tensor, mixture: torch.Te
     def dot(a, b):
         return (a * b).sum(dim=-1)
 
-    target_norm, estimate_norm = dot(target, target).relu(), dot(estimate, estimate).relu()
-    noise_norm, noise_est_norm = dot(noise, noise).relu(), dot(noise_est, noise_est).relu()
-    alpha = target_norm / (noise_norm + target_norm + 1e-10)
-    clean = dot(target, estimate) / (target_norm.sqrt() * estimate_norm.sqrt() + 1e-10)
-    residual = dot(noise, noise_est) / (noise_norm.sqrt() * noise_est_norm.sqrt() + 1e-10)
-    return (-alpha * clean - (1 - alpha) * residual).mean()
+    return _wsdr_from_dots(dot(target, target), dot(estimate, estimate), dot(target, estimate),
+                           dot(noise, noise), dot(noise_est, noise_est), dot(noise, noise_est)).mean()
+
+
+def _wsdr_from_dots(tt, ee, te, nn, mm_hat, nn_hat):
+    """wSDR per row from |y|², |ŷ|², y·ŷ, |m−y|², |m−ŷ|², (m−y)·(m−ŷ)."""
+    tt, ee, nn, mm_hat = tt.relu(), ee.relu(), nn.relu(), mm_hat.relu()
+    alpha = tt / (nn + tt + 1e-10)
+    clean = te / (tt.sqrt() * ee.sqrt() + 1e-10)
+    residual = nn_hat / (nn.sqrt() * mm_hat.sqrt() + 1e-10)
+    return -alpha * clean - (1 - alpha) * residual
 
 
 def combination_sdr_loss(estimate: torch.Tensor, target: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
-    """1 + mean wSDR over the 14 subsets. estimate, target: (B, 4, C, L); mixture: (B, C, L)."""
+    """1 + mean wSDR over the 14 subsets and every (batch, channel) row.
+
+    estimate, target: (B, 4, C, L); mixture: (B, C, L).
+    """
     length = estimate.shape[-1]
-    est = subset_sums(estimate).reshape(-1, length)
-    tgt = subset_sums(target[..., :length]).reshape(-1, length)
-    mix = mixture[..., :length].reshape(1, -1, length).expand(len(SUBSETS), -1, -1).reshape(-1, length)
-    return 1.0 + weighted_sdr(est, tgt, mix)
+    rows = estimate.shape[0] * estimate.shape[2]
+    e = estimate.transpose(1, 2).reshape(rows, 4, length)
+    t = target[..., :length].transpose(1, 2).reshape(rows, 4, length)
+    m = mixture[..., :length].reshape(rows, 1, length)
+    v = torch.cat([e, t, m], dim=1).double()  # (rows, 9, L)
+    gram = v @ v.transpose(1, 2)  # (rows, 9, 9)
+    ee, tt, te = gram[:, :4, :4], gram[:, 4:8, 4:8], gram[:, 4:8, :4]
+    em, tm, mm = gram[:, :4, 8], gram[:, 4:8, 8], gram[:, 8, 8].unsqueeze(1)
+    a = _INDICATORS.to(gram.device)  # (14, 4)
+
+    def quad(g):  # a_kᵀ g a_k for every subset k: (rows, 14)
+        return torch.einsum("ks,rst,kt->rk", a, g, a)
+
+    sub_tt, sub_ee, sub_te = quad(tt), quad(ee), quad(te)
+    sub_tm, sub_em = tm @ a.T, em @ a.T
+    nn = mm - 2 * sub_tm + sub_tt  # |m − y_c|²
+    nn_est = mm - 2 * sub_em + sub_ee  # |m − ŷ_c|²
+    n_dot = mm - sub_em - sub_tm + sub_te  # (m − y_c)·(m − ŷ_c)
+    return 1.0 + _wsdr_from_dots(sub_tt, sub_ee, sub_te, nn, nn_est, n_dot).mean().to(estimate.dtype)
 
 
 @dataclass(frozen=True)

@@ -76,3 +76,30 @@ def test_validation_sdr_by_hand():
     reference = torch.ones(1, 2, 100)
     estimate = reference * 0.9  # error energy is 1% of the signal: 20 dB
     assert sdr(estimate, reference).item() == pytest.approx(20.0, abs=1e-3)
+
+
+def _naive_combination_sdr(estimate, target, mixture):
+    """The loss written the slow, obvious way: materialise every subset sum."""
+    from dannasep.training.losses import subset_sums
+
+    length = estimate.shape[-1]
+    est = subset_sums(estimate).reshape(-1, length)
+    tgt = subset_sums(target[..., :length]).reshape(-1, length)
+    mix = mixture[..., :length].reshape(1, -1, length).expand(14, -1, -1).reshape(-1, length)
+    return 1.0 + weighted_sdr(est.double(), tgt.double(), mix.double())
+
+
+def test_gram_forms_equal_the_materialised_subsets():
+    from dannasep.training.losses import subset_sums
+
+    torch.manual_seed(0)
+    target = torch.randn(3, 4, 2, 700)
+    estimate = target + 0.3 * torch.randn_like(target)
+    mixture = target.sum(1) + 0.01 * torch.randn(3, 2, 700)
+    assert combination_sdr_loss(estimate, target, mixture).item() == pytest.approx(
+        _naive_combination_sdr(estimate, target, mixture).item(), abs=1e-6)
+    spec_est = torch.randn(2, 4, 2, 9, 5, dtype=torch.complex64)
+    spec_tgt = torch.randn(2, 4, 2, 9, 5, dtype=torch.complex64)
+    diff = subset_sums(spec_est) - subset_sums(spec_tgt)
+    naive = (diff.real.square() + diff.imag.square()).flatten(1).mean(1).mean()
+    assert complex_mse(spec_est, spec_tgt).item() == pytest.approx(naive.item(), rel=1e-5)
