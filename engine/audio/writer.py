@@ -46,6 +46,13 @@ class AudioFormat:
         return self.bits != "float"
 
 
+def make_readable(path: Path) -> None:
+    """Give a temporary file (created 0600 by mkstemp) the permissions a normal new file gets."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def ensure_writable_folder(folder: Path) -> None:
     """Create `folder` if needed and prove a file can be created in it."""
     try:
@@ -135,6 +142,7 @@ class StemWriter:
             self.abort()
             raise OutputError(f"finishing the stem files failed ({exc}); nothing was kept") from exc
         for stem, tmp in self._temps.items():
+            make_readable(tmp)
             os.replace(tmp, self.targets[stem])
         self._temps.clear()
         self._committed = True

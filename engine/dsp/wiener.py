@@ -17,6 +17,7 @@ of building the initial estimates.
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -94,56 +95,98 @@ def _weighted_sum(v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return (v * r.unsqueeze(-1)).sum(dim=-3)
 
 
-def _em_stereo(magnitude: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, n_iter: int, eps: float) -> torch.Tensor:
-    """EM on one band. magnitude: (..., J, 2, F, T) float64, x: (..., 2, F, T) complex128,
-    scale: (..., 1, 1) the block's global scale.
+class StereoMoments(NamedTuple):
+    """Per-frame second moments of stereo source estimates, each (..., J, F, T) float64:
+    |y_j0|², |y_j1|² and the real and imaginary parts of y_j0·conj(y_j1)."""
 
-    Complex quantities are carried as (real, imaginary) float64 pairs: most factors are real
-    (powers, R's diagonal, C_xx's diagonal and determinant), and real arithmetic avoids promoting
-    them to complex at every product.
-    """
-    x0, x1 = x[..., 0, :, :] / scale, x[..., 1, :, :] / scale
-    a0, b0, a1, b1 = x0.real, x0.imag, x1.real, x1.imag
-    s = scale.unsqueeze(-3)  # broadcast over sources
-    loading = math.sqrt(eps)
-    # iteration 1 from the magnitudes: |y_j,c| = V_j,c / s and y_j0·conj(y_j1) carries the mixture's
-    # inter-channel phase, so the initial estimates are never built
-    m0, m1 = magnitude[..., 0, :, :] / s, magnitude[..., 1, :, :] / s
+    p00: torch.Tensor
+    p11: torch.Tensor
+    cross_re: torch.Tensor
+    cross_im: torch.Tensor
+
+    @property
+    def power(self) -> torch.Tensor:
+        """v_j: the mean over channels of |y_j|²."""
+        return 0.5 * (self.p00 + self.p11)
+
+
+class SpatialCovariance(NamedTuple):
+    """R_j per bin, each (..., J, F) float64; Hermitian, so R_10 = conj(R_01)."""
+
+    r00: torch.Tensor
+    r11: torch.Tensor
+    r01_re: torch.Tensor
+    r01_im: torch.Tensor
+
+
+def initial_moments(magnitude: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor) -> StereoMoments:
+    """Moments of y_j = V_j·e^{i∠x} without building y: |y_j,c| = V_j,c, and y_j0·conj(y_j1) carries
+    the mixture's inter-channel phase. magnitude (..., J, 2, F, T); x0, x1 (..., F, T) complex."""
+    m0, m1 = magnitude[..., 0, :, :], magnitude[..., 1, :, :]
     m01 = m0 * m1
     phase = _unit_phase(x0 * x1.conj())
-    moments = (m0.square(), m1.square(), m01 * phase.real.unsqueeze(-3), m01 * phase.imag.unsqueeze(-3))
+    return StereoMoments(m0.square(), m1.square(), m01 * phase.real.unsqueeze(-3), m01 * phase.imag.unsqueeze(-3))
+
+
+def moments_of(y0r, y0i, y1r, y1i) -> StereoMoments:
+    return StereoMoments(
+        y0r.square() + y0i.square(), y1r.square() + y1i.square(), y0r * y1r + y0i * y1i, y0i * y1r - y0r * y1i
+    )
+
+
+def pooled_covariance(sums: StereoMoments, weight: torch.Tensor) -> SpatialCovariance:
+    """R_j = Σ y_j y_jᴴ / weight from moments already summed over frames (each (..., J, F))."""
+    return SpatialCovariance(sums.p00 / weight, sums.p11 / weight, sums.cross_re / weight, sums.cross_im / weight)
+
+
+def apply_stereo_filter(
+    v: torch.Tensor, cov: SpatialCovariance, x0: torch.Tensor, x1: torch.Tensor, loading: float
+) -> tuple[torch.Tensor, ...]:
+    """y_j = v_j R_j C_xx⁻¹ x with C_xx = Σ_j v_j R_j + loading·I, frame by frame.
+
+    v: (..., J, F, T) powers; x0, x1: (..., F, T) complex mixture channels.
+    Returns (y0r, y0i, y1r, y1i), each (..., J, F, T). Complex quantities are carried as
+    (real, imaginary) pairs: most factors are real (powers, R's diagonal, C_xx's diagonal and
+    determinant), and real arithmetic avoids promoting them to complex at every product.
+    """
+    a0, b0, a1, b1 = x0.real, x0.imag, x1.real, x1.imag
+    c00 = _weighted_sum(v, cov.r00) + loading
+    c11 = _weighted_sum(v, cov.r11) + loading
+    c01r, c01i = _weighted_sum(v, cov.r01_re), _weighted_sum(v, cov.r01_im)
+    inv_det = 1.0 / (c00 * c11 - (c01r.square() + c01i.square()))
+    # z = C_xx⁻¹ x, shared by all sources
+    z0r = ((c11 * a0 - (c01r * a1 - c01i * b1)) * inv_det).unsqueeze(-3)
+    z0i = ((c11 * b0 - (c01r * b1 + c01i * a1)) * inv_det).unsqueeze(-3)
+    z1r = ((c00 * a1 - (c01r * a0 + c01i * b0)) * inv_det).unsqueeze(-3)
+    z1i = ((c00 * b1 - (c01r * b0 - c01i * a0)) * inv_det).unsqueeze(-3)
+    q00, q11 = cov.r00.unsqueeze(-1), cov.r11.unsqueeze(-1)
+    qr, qi = cov.r01_re.unsqueeze(-1), cov.r01_im.unsqueeze(-1)
+    return (
+        v * (q00 * z0r + qr * z1r - qi * z1i),
+        v * (q00 * z0i + qr * z1i + qi * z1r),
+        v * (qr * z0r + qi * z0i + q11 * z1r),
+        v * (qr * z0i - qi * z0r + q11 * z1i),
+    )
+
+
+def stack_stereo(y0r, y0i, y1r, y1i) -> torch.Tensor:
+    """(..., J, F, T) parts -> (..., J, 2, F, T) complex."""
+    return torch.stack([torch.complex(y0r, y0i), torch.complex(y1r, y1i)], dim=-3)
+
+
+def _em_stereo(magnitude: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, n_iter: int, eps: float) -> torch.Tensor:
+    """EM on one band. magnitude: (..., J, 2, F, T) float64, x: (..., 2, F, T) complex128,
+    scale: (..., 1, 1) the block's global scale."""
+    x0, x1 = x[..., 0, :, :] / scale, x[..., 1, :, :] / scale
+    s = scale.unsqueeze(-3)  # broadcast over sources
+    moments = initial_moments(magnitude / s.unsqueeze(-3), x0, x1)
     for iteration in range(n_iter):
-        p00, p11, cross_re, cross_im = moments
-        v = 0.5 * (p00 + p11)  # (..., J, F, T)
-        weight = eps + v.sum(-1)  # (..., J, F)
-        r00, r11 = p00.sum(-1) / weight, p11.sum(-1) / weight
-        r01r, r01i = cross_re.sum(-1) / weight, cross_im.sum(-1) / weight  # r10 = conj(r01)
-        c00 = _weighted_sum(v, r00) + loading
-        c11 = _weighted_sum(v, r11) + loading
-        c01r, c01i = _weighted_sum(v, r01r), _weighted_sum(v, r01i)
-        inv_det = 1.0 / (c00 * c11 - (c01r.square() + c01i.square()))
-        # z = C_xx⁻¹ x, shared by all sources
-        z0r = (c11 * a0 - (c01r * a1 - c01i * b1)) * inv_det
-        z0i = (c11 * b0 - (c01r * b1 + c01i * a1)) * inv_det
-        z1r = (c00 * a1 - (c01r * a0 + c01i * b0)) * inv_det
-        z1i = (c00 * b1 - (c01r * b0 - c01i * a0)) * inv_det
-        z0r, z0i, z1r, z1i = (t.unsqueeze(-3) for t in (z0r, z0i, z1r, z1i))
-        q00, q11 = r00.unsqueeze(-1), r11.unsqueeze(-1)
-        qr, qi = r01r.unsqueeze(-1), r01i.unsqueeze(-1)
-        # y_j = v_j R_j z
-        y0r = v * (q00 * z0r + qr * z1r - qi * z1i)
-        y0i = v * (q00 * z0i + qr * z1i + qi * z1r)
-        y1r = v * (qr * z0r + qi * z0i + q11 * z1r)
-        y1i = v * (qr * z0i - qi * z0r + q11 * z1i)
+        v = moments.power
+        summed = StereoMoments(*(m.sum(-1) for m in moments))
+        y = apply_stereo_filter(v, pooled_covariance(summed, eps + v.sum(-1)), x0, x1, math.sqrt(eps))
         if iteration + 1 < n_iter:
-            moments = (
-                y0r.square() + y0i.square(),
-                y1r.square() + y1i.square(),
-                y0r * y1r + y0i * y1i,
-                y0i * y1r - y0r * y1i,
-            )  # |y0|², |y1|², y0·conj(y1)
-    y = torch.stack([torch.complex(y0r, y0i), torch.complex(y1r, y1i)], dim=-3)
-    return y * s.unsqueeze(-3)
+            moments = moments_of(*y)
+    return stack_stereo(*y) * s.unsqueeze(-3)
 
 
 def _em_mono(magnitude: torch.Tensor, x: torch.Tensor, scale: torch.Tensor, n_iter: int, eps: float) -> torch.Tensor:

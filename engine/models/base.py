@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
-from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import PresetError
 
 InputDomain = Literal["magnitude", "waveform"]
@@ -24,11 +24,16 @@ class InferenceSettings:
     segment_seconds: the part of each chunk that is kept.
     overlap: fraction of the segment shared with the next chunk (cross-faded).
     context_seconds: real audio fed on each side of the kept part and then cropped away.
+    The stream_* fields set the same for the live engine's sliding windows.
     """
 
     segment_seconds: float = 30.0
     overlap: float = 0.25
     context_seconds: float = 2.0
+    stream_context_seconds: float = 1.0
+    """Streaming: past audio in each window before the hop."""
+    stream_lookahead_seconds: float = 0.5
+    """Streaming: future audio in each window after the hop (the model's latency)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,11 @@ class ModelTraits:
     sources: tuple[str, ...]
     context_samples: int
     """Real context needed on each side of a chunk for full-quality output."""
+    stream_context_samples: int
+    """Streaming: past input in each window, a multiple of the STFT hop."""
     latency_samples: int
-    """Future input needed before an output sample is final (look-ahead), for the streaming engine."""
+    """Streaming: future input needed before an output sample is final (look-ahead), a multiple
+    of the STFT hop."""
 
 
 class SeparationNet(nn.Module):
@@ -69,21 +77,26 @@ class SeparationNet(nn.Module):
     def sources(self) -> tuple[str, ...]:
         return SOURCES
 
-    def extra_latency_samples(self) -> int:
-        """Look-ahead intrinsic to the network on top of the chunk context (STFT half-window...)."""
+    def min_lookahead_samples(self) -> int:
+        """Look-ahead the network needs at least for a clean window edge (STFT half-window, the
+        samples a waveform network drops at the end)."""
         return 0
 
     @property
     def traits(self) -> ModelTraits:
-        context = round(self.inference.context_seconds * self.sample_rate)
+        def on_stft_grid(samples: int) -> int:  # streaming windows move by whole STFT frames
+            return -(-samples // HOP_LENGTH) * HOP_LENGTH
+
+        lookahead = round(self.inference.stream_lookahead_seconds * self.sample_rate)
         return ModelTraits(
             architecture=self.architecture,
             config_name=self.config_name,
             input_domain=self.input_domain,
             sample_rate=self.sample_rate,
             sources=self.sources,
-            context_samples=context,
-            latency_samples=context + self.extra_latency_samples(),
+            context_samples=round(self.inference.context_seconds * self.sample_rate),
+            stream_context_samples=on_stft_grid(round(self.inference.stream_context_seconds * self.sample_rate)),
+            latency_samples=on_stft_grid(max(lookahead, self.min_lookahead_samples())),
         )
 
     def num_parameters(self) -> int:

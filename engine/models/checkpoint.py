@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dannasep.engine import __version__
+from dannasep.engine.audio.writer import make_readable
 from dannasep.engine.errors import CheckpointError, DannaSepError
 from dannasep.engine.models.base import (
     InferenceSettings,
@@ -59,6 +60,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        make_readable(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -101,6 +101,10 @@ class DemucsFourDecoders(SeparationNet):
             n = (n - 1) * c.stride + c.kernel_size
         return n // 2 if c.resample else n
 
+    def min_lookahead_samples(self) -> int:
+        c = self.config
+        return c.stride**c.depth // (2 if c.resample else 1)
+
     def min_input_length(self) -> int:
         c = self.config
         n = 1

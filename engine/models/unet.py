@@ -203,7 +203,7 @@ class UNetAttention(SeparationNet):
             nn.Conv2d(concat, n_out, 3, padding=2, dilation=2),
         )
 
-    def extra_latency_samples(self) -> int:
+    def min_lookahead_samples(self) -> int:
         return N_FFT // 2 + HOP_LENGTH
 
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:

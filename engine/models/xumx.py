@@ -76,7 +76,7 @@ class XUMX(SeparationNet):
             nn.BatchNorm1d(c.nb_channels * bins_out * n_src),
         )
 
-    def extra_latency_samples(self) -> int:
+    def min_lookahead_samples(self) -> int:
         return N_FFT // 2 + HOP_LENGTH
 
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ complex128) against X; iSTFT. Waveform networks: run, and zero-pad the left-alig
 input length (callers give enough right context that the kept part is always covered).
 """
 
+from collections.abc import Callable
+
 import torch
 
 from dannasep.engine.dsp.stft import istft, stft
@@ -32,8 +34,13 @@ class StemEstimator:
     def architecture(self) -> str:
         return self.model.architecture
 
-    @torch.inference_mode()
     def __call__(self, mix: torch.Tensor) -> torch.Tensor:
+        return self.separate(mix, lambda sources, spec: wiener(sources, spec, n_iter=self.wiener_iterations))
+
+    @torch.inference_mode()
+    def separate(self, mix: torch.Tensor, spectral_filter: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        """Like calling the estimator, with `spectral_filter(V, X) -> Y` replacing the offline Wiener
+        filter for spectrogram models (the streaming engine passes its causal filter)."""
         length = mix.shape[-1]
         if self.model.input_domain == "magnitude":
             spec = stft(mix)
@@ -41,8 +48,7 @@ class StemEstimator:
             with autocast_context(self.precision):
                 masks = self.model(magnitude)
             sources = masks.float() * magnitude.unsqueeze(1)
-            filtered = wiener(sources, spec, n_iter=self.wiener_iterations)
-            return istft(filtered, length=length)
+            return istft(spectral_filter(sources, spec), length=length)
         with autocast_context(self.precision):
             out = self.model(mix)
         out = out.float()

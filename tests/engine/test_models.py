@@ -144,7 +144,8 @@ def test_traits_describe_the_protocol():
     for arch, domain in [("xumx", "magnitude"), ("unet", "magnitude"), ("demucs", "waveform")]:
         traits = _tiny(arch).traits
         assert traits.input_domain == domain and traits.sources == SOURCES and traits.sample_rate == 44100
-        assert traits.context_samples > 0 and traits.latency_samples >= traits.context_samples
+        assert traits.context_samples > 0 and traits.stream_context_samples % 1024 == 0
+        assert traits.latency_samples % 1024 == 0 and traits.latency_samples >= 4096
 
 
 def test_smaller_configs_are_smaller():

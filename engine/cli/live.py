@@ -1,0 +1,154 @@
+"""`dannasep live FILE`: hear the split while the song plays."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from dannasep.engine.audio.devices import list_devices
+from dannasep.engine.cli.common import set_threads
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.separation.fusion import list_presets
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "live",
+        help="play a file through the live separation engine (stems mixed to the audio device)",
+        description=(
+            "Play FILE through the streaming engine: the three models run on sliding windows in a "
+            "background process, their stems are fused, and a real-time mixer plays them to the audio "
+            "device (JACK when a server runs). The stems come out a fixed latency after the input; "
+            "--multichannel puts each stem and the dry mix on their own channel pair for a DAW."
+        ),
+        epilog=(
+            "examples:\n"
+            "  dannasep live song.wav\n"
+            "  dannasep live song.wav --multichannel --record takes/ --seconds 30 --json\n"
+            "  dannasep live --list-devices"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("file", nargs="?", type=Path, help="audio file to play (any format soundfile reads)")
+    parser.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    parser.add_argument("--device", help="output device (index or part of its name; default: JACK, else default)")
+    parser.add_argument("--preset", default="paper", help=f"fusion preset ({', '.join(list_presets())}) or a .toml")
+    parser.add_argument("--weights", type=Path, metavar="DIR", help="checkpoint folder (default: shipped weights)")
+    parser.add_argument("--size", choices=("live", "paper"), help="model size (default: live)")
+    parser.add_argument(
+        "--multichannel",
+        action="store_true",
+        help="10 output channels: drums, bass, other, vocals and dry, each a stereo pair",
+    )
+    parser.add_argument("--seconds", type=float, help="stop after this many seconds (default: end of file)")
+    parser.add_argument("--loop", action="store_true", help="loop the whole file")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="write what was played, per stem plus dry and mix, as WAV files in DIR",
+    )
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary at the end")
+    tuning = parser.add_argument_group("engine tuning")
+    tuning.add_argument("--blocksize", type=int, default=512, help="audio block in samples (default: %(default)s)")
+    tuning.add_argument(
+        "--hop",
+        type=float,
+        default=1.0,
+        help="seconds of audio per inference step; latency grows with it (default: %(default)s)",
+    )
+    tuning.add_argument(
+        "--wiener-iterations",
+        type=int,
+        choices=(0, 1),
+        default=1,
+        help="causal Wiener filter for X-UMX and U-Net (1) or plain masking (0)",
+    )
+    tuning.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    tuning.add_argument("--threads", type=int, default=2, help="threads of the inference process")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    set_threads(1)  # the audio process itself needs little; the inference process has its own
+    if args.list_devices:
+        for d in list_devices():
+            print(f"{d.index:3d}  {d.name}  [{d.host_api}]  in {d.inputs}  out {d.outputs}")
+        return 0
+    if args.file is None:
+        print("dannasep live: give a FILE to play (or --list-devices)", file=sys.stderr)
+        return 2
+    hop = max(1, round(args.hop * SAMPLE_RATE / HOP_LENGTH)) * HOP_LENGTH
+    config = LiveConfig(
+        source=args.file,
+        output_device=args.device,
+        multichannel=args.multichannel,
+        blocksize=args.blocksize,
+        preset=args.preset,
+        weights_dir=args.weights,
+        size=args.size,
+        precision=args.precision,
+        wiener_iterations=args.wiener_iterations,
+        hop=hop,
+        threads=args.threads,
+        record_dir=args.record,
+        loop=args.loop,
+    )
+    engine = LiveEngine(config)
+    for note in engine.notes:
+        print(f"note: {note}")
+    print("starting the inference process (loading models)...", flush=True)
+    engine.start()
+    try:
+        status = engine.status()
+        print(
+            f"playing {args.file.name} on {engine.output_device.name} ({engine.output_device.host_api}); "
+            f"latency {engine.latency_samples} samples ({1000 * engine.latency_samples / SAMPLE_RATE:.0f} ms)"
+        )
+        for model, provenance in status.models.items():
+            print(f"  {model}: {provenance}")
+        started = time.monotonic()
+        try:
+            while not engine.finished:
+                if args.seconds is not None and time.monotonic() - started >= args.seconds:
+                    break
+                engine.wait(0.5)  # raises if the device or the inference process went away
+                s = engine.status()
+                if sys.stdout.isatty() and not args.json:
+                    print(
+                        f"\r{s.position:7.1f} s  worker RTF {s.worker_rtf:.2f} (max {s.worker_rtf_max:.2f})  "
+                        f"under-runs {s.underruns}  ",
+                        end="",
+                        flush=True,
+                    )
+        except KeyboardInterrupt:
+            pass
+        final = engine.status()
+        played = time.monotonic() - started
+    finally:
+        recorded = engine.stop()
+    print()
+    summary = {
+        "latency_samples": final.latency_samples,
+        "latency_ms": round(1000 * final.latency_samples / SAMPLE_RATE, 1),
+        "xruns": final.underruns + final.device_underflows,
+        "engine_underruns": final.underruns,
+        "device_underflows": final.device_underflows,
+        "worker_rtf": round(final.worker_rtf, 3),
+        "worker_rtf_max": round(final.worker_rtf_max, 3),
+        "seconds_played": round(played, 2),
+        "hops": final.hops,
+        "recorded": [str(p) for p in recorded],
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"played {summary['seconds_played']} s; latency {summary['latency_ms']} ms; "
+            f"worker RTF {summary['worker_rtf']}; under-runs {summary['xruns']}"
+        )
+        for path in recorded:
+            print(f"  recorded {path}")
+    return 0

@@ -1,0 +1,383 @@
+"""The live engine: file or input device -> inference process -> mixer -> audio device.
+
+Threads and processes, and who may block:
+- the audio callback (PortAudio's thread): moves samples only. It reads the latest control state
+  (a reference), feeds the stream (file player or device input) into the input ring, reads the
+  hop results `latency` samples later from the output ring, mixes, meters, and counts under-runs.
+  No torch, no files, no locks, no logging, no allocation of buffers.
+- the inference process (engine.streaming.worker): torch, at lower priority.
+- the recorder thread (optional): drains a ring into WAV files.
+- whoever controls the engine (CLI, GUI, OSC): sends commands to the control plane.
+
+Latency is fixed when the engine starts: hop + the largest model look-ahead + a safety margin for
+the worker's compute time. The stems and the dry mix come out exactly `latency` samples after
+the input went in, and that never changes with weights or mutes.
+"""
+
+import multiprocessing
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from multiprocessing import shared_memory
+from pathlib import Path
+
+import numpy as np
+
+from dannasep.engine.audio.devices import AudioDeviceError, choose_device, rescan
+from dannasep.engine.audio.reader import AudioInput
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
+from dannasep.engine.control.plane import ControlPlane
+from dannasep.engine.control.state import STRIPS, EngineState, StripState, TransportState
+from dannasep.engine.errors import DannaSepError
+from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.streaming.mixer import N_STRIPS, Mixer
+from dannasep.engine.streaming.player import FilePlayer
+from dannasep.engine.streaming.recorder import Recorder
+from dannasep.engine.streaming.rings import SharedRing
+from dannasep.engine.streaming.worker import (
+    CTRL_STOP,
+    CTRL_WEIGHTS,
+    STAT_COMPUTE_MAX,
+    STAT_COMPUTE_TOTAL,
+    STAT_HOPS,
+    STAT_OVERRUNS,
+    STAT_SIZE,
+    WorkerSpec,
+    run_worker,
+    write_weights,
+)
+
+MAX_BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """What the live engine plays and how. `source` is a file; None means the input device."""
+
+    source: Path | None = None
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+    multichannel: bool = False
+    blocksize: int = 512
+    preset: str | Path = "paper"
+    weights_dir: Path | None = None
+    size: str | None = None
+    precision: str = "fp32"
+    wiener_iterations: int = 1
+    hop: int = 43 * HOP_LENGTH
+    crossfade: int = 4 * HOP_LENGTH
+    safety: int | None = None
+    """Samples of margin for the worker's compute; default one hop."""
+    forgetting_seconds: float = 2.0
+    wiener_lookahead_frames: int = 4
+    threads: int = 2
+    record_dir: Path | None = None
+    loop: bool = False
+    startup_timeout: float = 120.0
+
+
+@dataclass
+class EngineStatus:
+    position: float
+    duration: float | None
+    playing: bool
+    finished: bool
+    latency_samples: int
+    worker_rtf: float
+    worker_rtf_max: float
+    hops: int
+    underruns: int
+    device_underflows: int
+    worker_overruns: int
+    cpu_load: float
+    models: dict[str, str] = field(default_factory=dict)
+
+
+class LiveEngine:
+    def __init__(self, config: LiveConfig):
+        self.config = config
+        preset = load_preset(config.preset)
+        self.models: tuple[str, ...] = tuple(preset.models)
+        initial = EngineState(
+            strips=tuple(StripState() for _ in STRIPS),
+            weights=tuple((m, preset.weights[m]) for m in self.models),
+            preset=preset.name,
+            transport=TransportState(playing=True, loop=None),
+        )
+        self.audio: np.ndarray | None = None
+        self.notes: list[str] = []
+        if config.source is not None:
+            with AudioInput.open(config.source) as source:
+                self.audio = source.read_all().T.copy()
+                self.notes = list(source.notes)
+            if config.loop:
+                initial = replace(
+                    initial, transport=replace(initial.transport, loop=(0.0, self.audio.shape[0] / SAMPLE_RATE))
+                )
+        self.control = ControlPlane(initial)
+        self._ctrl: np.ndarray | None = None
+        self._stats: np.ndarray | None = None
+        self.latency_samples = 0
+        self.model_provenance: dict[str, str] = {}
+        self.trained = False
+        self._stream = None
+        self._process = None
+        self._started = False
+        self._last_callback = time.monotonic()
+        self._device_lost = False
+        self.underruns = 0
+        self.device_underflows = 0
+        self._position = 0  # stream samples fed so far
+        self._finished_at: int | None = None
+        self.finished = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "LiveEngine":
+        """Start the inference process, wait until its models are loaded, then open the device."""
+        cfg = self.config
+        sd = rescan()
+        out_channels = 2 * N_STRIPS if cfg.multichannel else 2
+        output = choose_device(cfg.output_device, "output", out_channels)
+        input_device = choose_device(cfg.input_device, "input", 2) if cfg.source is None else None
+        self.output_device = output
+        self._start_worker()
+        self._open_stream(sd, output, input_device, out_channels)
+        return self
+
+    def _start_worker(self) -> None:
+        cfg = self.config
+        safety = cfg.safety if cfg.safety is not None else cfg.hop
+        capacity = 1 << int(np.ceil(np.log2(8 * (cfg.hop + safety + 8 * SAMPLE_RATE))))
+        self._in_ring = SharedRing.create(capacity, (2,))
+        self._out_ring = SharedRing.create(capacity, (len(SOURCES) + 1, 2))
+        self._control_shm = shared_memory.SharedMemory(create=True, size=8 * (CTRL_WEIGHTS + 4 * len(self.models)))
+        self._stats_shm = shared_memory.SharedMemory(create=True, size=8 * STAT_SIZE)
+        self._ctrl = np.ndarray((CTRL_WEIGHTS + 4 * len(self.models),), np.float64, self._control_shm.buf)
+        self._stats = np.ndarray((STAT_SIZE,), np.float64, self._stats_shm.buf)
+        self._ctrl[:] = 0.0
+        self._stats[:] = 0.0
+        write_weights(self._ctrl, self.models, self.control.state.normalised_weights())
+        spec = WorkerSpec(
+            preset=str(cfg.preset),
+            weights_dir=str(cfg.weights_dir) if cfg.weights_dir else None,
+            size=cfg.size,
+            precision=cfg.precision,
+            models=self.models,
+            wiener_iterations=cfg.wiener_iterations,
+            hop=cfg.hop,
+            crossfade=cfg.crossfade,
+            forgetting_seconds=cfg.forgetting_seconds,
+            wiener_lookahead_frames=cfg.wiener_lookahead_frames,
+            threads=cfg.threads,
+            nice=5,
+            in_ring=self._in_ring.name,
+            in_capacity=capacity,
+            out_ring=self._out_ring.name,
+            out_capacity=capacity,
+            control=self._control_shm.name,
+            stats=self._stats_shm.name,
+        )
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=run_worker, args=(spec, child), name="dannasep-inference", daemon=True)
+        self._process.start()
+        if not parent.poll(cfg.startup_timeout):
+            self.stop()
+            raise DannaSepError(f"the inference process did not start within {cfg.startup_timeout:.0f} s")
+        kind, info = parent.recv()
+        if kind != "ready":
+            self.stop()
+            raise DannaSepError(f"the inference process failed to start: {info.splitlines()[0]}")
+        self.latency_samples = int(info["algorithmic_latency"]) + safety
+        self.model_provenance = info["models"]
+        self.trained = info["trained"]
+        self.control.subscribe(self._on_change)
+
+    def _open_stream(self, sd, output, input_device, out_channels: int) -> None:
+        cfg = self.config
+        block = cfg.blocksize
+        self._mixer = Mixer(MAX_BLOCK, ramp=int(0.01 * SAMPLE_RATE), multichannel=cfg.multichannel)
+        self._apply_mixer(self.control.state, immediately=True)
+        self._player = FilePlayer(self.audio, MAX_BLOCK) if self.audio is not None else None
+        self._loop = None
+        self._input_block = np.zeros((MAX_BLOCK, 2), dtype=np.float32)
+        self._output_block = np.zeros((MAX_BLOCK, len(SOURCES) + 1, 2), dtype=np.float32)
+        self._seek_id = self.control.state.transport.seek_id
+        self._recorder = Recorder(cfg.record_dir) if cfg.record_dir else None
+        if self._recorder:
+            self._recorder.start()
+        kwargs = dict(
+            samplerate=SAMPLE_RATE, blocksize=block, dtype="float32", callback=self._callback, finished_callback=None
+        )
+        try:
+            if input_device is None:
+                self._stream = sd.OutputStream(device=output.index, channels=out_channels, **kwargs)
+            else:
+                self._stream = sd.Stream(
+                    device=(input_device.index, output.index), channels=(2, out_channels), **kwargs
+                )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self.stop()
+            raise AudioDeviceError(f"cannot open {output.name} ({output.host_api}): {exc}") from exc
+        self._started = True
+
+    def stop(self) -> list[Path]:
+        """Stop audio and the worker; returns the recorded files, if recording."""
+        recorded: list[Path] = []
+        if self._stream is not None:
+            if self._device_lost:
+                # a dead server cannot acknowledge a stop; closing the handle is all we can do
+                threading.Thread(target=self._stream.abort, daemon=True).start()
+            else:
+                self._stream.stop()
+                self._stream.close()
+            self._stream = None
+        if getattr(self, "_recorder", None):
+            recorded = self._recorder.stop()
+            self._recorder = None
+        if self._process is not None:
+            if self._ctrl is not None:
+                self._ctrl[CTRL_STOP] = 1.0
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout=5)
+            self._process = None
+        self.control.unsubscribe(self._on_change)
+        for name in ("_in_ring", "_out_ring"):
+            ring = getattr(self, name, None)
+            if ring is not None:
+                ring.close()
+                setattr(self, name, None)
+        self._ctrl = self._stats = None  # drop the views before closing their mappings
+        for name in ("_control_shm", "_stats_shm"):
+            shm = getattr(self, name, None)
+            if shm is not None:
+                shm.close()
+                shm.unlink()
+                setattr(self, name, None)
+        return recorded
+
+    def __enter__(self) -> "LiveEngine":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- control -----------------------------------------------------------------------------
+    def _on_change(self, old: EngineState, new: EngineState, source: str) -> None:
+        if new.weights != old.weights:
+            write_weights(self._ctrl, self.models, new.normalised_weights())
+        self._apply_mixer(new)
+        self._state = new
+
+    def _apply_mixer(self, state: EngineState, immediately: bool = False) -> None:
+        split = 1.0 if state.monitor == "split" else 0.0
+        self._mixer.set_targets([state.effective_gain(s) for s in STRIPS], split, 1.0 - split, immediately)
+        self._state = state
+
+    # -- the audio callback ------------------------------------------------------------------
+    def _callback(self, *args) -> None:
+        if len(args) == 5:  # duplex: indata, outdata, frames, time, status
+            indata, outdata, frames, _time, status = args
+        else:
+            indata, (outdata, frames, _time, status) = None, args
+        self._last_callback = time.monotonic()
+        if status.output_underflow:
+            self.device_underflows += 1
+        state = self._state
+        transport = state.transport
+        if not transport.playing or self.finished:
+            outdata.fill(0.0)
+            return
+        n = frames
+        p = self._position
+        player = self._player
+        if player is not None:
+            if transport.seek_id != self._seek_id:
+                self._seek_id = transport.seek_id
+                player.seek(transport.seek_to)
+            if transport.loop != self._loop:
+                self._loop = transport.loop
+                player.set_loop(transport.loop)
+            block = self._input_block[:n]
+            player.fill(block)
+            if player.ended and self._finished_at is None:
+                self._finished_at = p + n
+        else:
+            block = indata[:, :2]
+        self._in_ring.write(block)
+        # output: the stream position `latency` samples ago
+        start = p - self.latency_samples
+        out = self._output_block[:n]
+        ready = self._out_ring.written
+        if start + n <= 0:
+            out.fill(0.0)
+        else:
+            lead = max(0, -start)  # the first samples of the stream are preceded by silence
+            out[:lead] = 0.0
+            avail = min(n - lead, max(0, ready - (start + lead)))
+            if avail:
+                self._out_ring.read_into(out[lead : lead + avail], start + lead)
+            if avail < n - lead:
+                out[lead + avail :] = 0.0
+                self.underruns += 1
+        self._mixer.process(out, outdata)
+        if self._recorder is not None:
+            self._recorder.push(self._mixer.post[:n])
+        self._position = p + n
+        if self._finished_at is not None and self._position >= self._finished_at + self.latency_samples:
+            self.finished = True
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> EngineStatus:
+        stats = self._stats if self._stats is not None else np.zeros(STAT_SIZE)
+        hops = int(stats[STAT_HOPS])
+        hop_seconds = self.config.hop / SAMPLE_RATE
+        mean = stats[STAT_COMPUTE_TOTAL] / hops if hops else 0.0
+        player = getattr(self, "_player", None)
+        return EngineStatus(
+            position=(player.position if player else self._position) / SAMPLE_RATE,
+            duration=self.audio.shape[0] / SAMPLE_RATE if self.audio is not None else None,
+            playing=self.control.state.transport.playing and not self.finished,
+            finished=self.finished,
+            latency_samples=self.latency_samples,
+            worker_rtf=mean / hop_seconds,
+            worker_rtf_max=float(stats[STAT_COMPUTE_MAX]) / hop_seconds if hops else 0.0,
+            hops=hops,
+            underruns=self.underruns,
+            device_underflows=self.device_underflows,
+            worker_overruns=int(stats[STAT_OVERRUNS]),
+            cpu_load=float(self._stream.cpu_load) if self._stream is not None else 0.0,
+            models=dict(self.model_provenance),
+        )
+
+    def read_meters(self) -> np.ndarray:
+        """Peaks (linear) of the 5 strips and the mix since the last call; resets them."""
+        peaks = self._mixer.peaks.copy()
+        self._mixer.peaks[:] = 0.0
+        return peaks
+
+    def wait(self, seconds: float | None = None, poll: float = 0.1) -> bool:
+        """Block until the file finished (True) or `seconds` passed (False)."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not self.finished:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self.check_health()
+            time.sleep(poll)
+        return True
+
+    def check_health(self) -> None:
+        """Raise if the audio device or the inference process went away."""
+        if self._process is not None and not self._process.is_alive():
+            raise DannaSepError("the inference process stopped unexpectedly")
+        silent_for = time.monotonic() - self._last_callback
+        stalled = silent_for > max(2.0, 20 * self.config.blocksize / SAMPLE_RATE)
+        if self._stream is not None and (not self._stream.active or stalled) and not self.finished:
+            self._device_lost = True
+            raise AudioDeviceError(
+                f"the audio device {self.output_device.name} stopped (JACK server gone or device unplugged); "
+                "what was recorded so far is kept"
+            )

@@ -1,0 +1,161 @@
+"""Sliding-window separation of a stream, one hop at a time (pure computation, no audio I/O).
+
+Input arrives in blocks of any size. Hop k covers input samples [kH, (k+1)H). Each model m sees a
+window of L_m past samples, the hop, and A_m look-ahead samples, so it can compute hop k once
+input has reached (k+1)H + A_m. All models are computed together when the slowest can be, at
+(k+1)H + A_max, each on its own window ending at (k+1)H + A_m: their outputs cover the same hop
+and need no further alignment. The dry signal of the hop is the input itself.
+
+Consecutive hops come from different windows, so each hop is computed X samples further than it
+is kept and the next hop cross-fades over that overlap. Fusion weights are read at every hop
+start; a change therefore lands at a hop boundary inside that cross-fade, without a click.
+
+Every window length, context and hop is a whole number of STFT frames, so the frames of
+successive windows line up and the causal Wiener filter sees each frame as new exactly once.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from dannasep.engine.constants import HOP_LENGTH, SOURCES
+from dannasep.engine.dsp.causal_wiener import CausalWiener, CausalWienerSettings
+from dannasep.engine.separation.estimators import StemEstimator
+
+Weights = Mapping[str, tuple[float, ...]]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """hop and crossfade in samples (multiples of the STFT hop); wiener: the causal filter."""
+
+    hop: int = 43 * HOP_LENGTH  # ~1 s
+    crossfade: int = 4 * HOP_LENGTH  # ~93 ms
+    wiener: CausalWienerSettings = field(default_factory=CausalWienerSettings)
+
+    def __post_init__(self):
+        if self.hop <= 0 or self.hop % HOP_LENGTH or self.crossfade % HOP_LENGTH or not 0 <= self.crossfade <= self.hop:
+            raise ValueError(
+                f"hop ({self.hop}) and crossfade ({self.crossfade}) must be multiples of {HOP_LENGTH}, "
+                "with 0 <= crossfade <= hop"
+            )
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One finished hop: stems (4, 2, H) and the dry input (2, H), both float32, for input
+    samples [index·H, (index + 1)·H)."""
+
+    index: int
+    stems: np.ndarray
+    dry: np.ndarray
+
+
+class StreamProcessor:
+    """Turns pushed input blocks into hops of fused stems.
+
+    Args:
+        estimators: the enabled models (their traits give context and look-ahead).
+        weights: called at every hop start; arch -> 4 normalised source weights.
+    """
+
+    def __init__(
+        self,
+        estimators: Mapping[str, StemEstimator],
+        weights: Callable[[], Weights],
+        settings: StreamSettings | None = None,
+    ):
+        self.estimators = dict(estimators)
+        self.weights = weights
+        self.settings = settings or StreamSettings()
+        hop, fade = self.settings.hop, self.settings.crossfade
+        self.context = {a: e.model.traits.stream_context_samples for a, e in self.estimators.items()}
+        self.lookahead = {a: e.model.traits.latency_samples for a, e in self.estimators.items()}
+        for arch, ahead in self.lookahead.items():
+            if ahead < fade + (e_min := self.estimators[arch].model.min_lookahead_samples()):
+                raise ValueError(
+                    f"{arch}: look-ahead {ahead} is shorter than the cross-fade {fade} plus "
+                    f"the {e_min} samples the network needs at a window edge"
+                )
+        self.max_lookahead = max(self.lookahead.values(), default=0)
+        # history ends at the newest input sample; it holds the longest window plus the look-ahead offsets
+        self._history_length = max((self.context[a] + hop + self.max_lookahead for a in self.estimators), default=hop)
+        self._filters = {
+            a: CausalWiener(self.settings.wiener)
+            for a, e in self.estimators.items()
+            if e.model.input_domain == "magnitude"
+        }
+        self.reset()
+
+    @property
+    def algorithmic_latency(self) -> int:
+        """Samples from an input sample to the moment its hop can be computed, worst case (H + A)."""
+        return self.settings.hop + self.max_lookahead
+
+    def reset(self) -> None:
+        """Forget the stream (silence before the next input)."""
+        self._history = np.zeros((2, self._history_length), dtype=np.float32)
+        # input samples since the last computed hop; the first hop also waits for the look-ahead
+        self._pending = -self.max_lookahead
+        self._next_hop = 0
+        self._tail: np.ndarray | None = None
+        for f in self._filters.values():
+            f.reset()
+
+    def push(self, block: np.ndarray) -> list[Hop]:
+        """Append (2, n) input; returns the hops that became computable, in order."""
+        hops = []
+        hop = self.settings.hop
+        position = 0
+        n = block.shape[1]
+        while position < n:
+            take = min(n - position, hop - self._pending)
+            self._history = np.roll(self._history, -take, axis=1)
+            self._history[:, -take:] = block[:, position : position + take]
+            self._pending += take
+            position += take
+            if self._pending == hop:
+                hops.append(self._compute())
+                self._pending = 0
+        return hops
+
+    def _window(self, arch: str) -> np.ndarray:
+        """The model's window for the current hop: it ends A_max − A_m before the newest sample."""
+        end = self._history_length - (self.max_lookahead - self.lookahead[arch])
+        start = end - (self.context[arch] + self.settings.hop + self.lookahead[arch])
+        return self._history[:, start:end]
+
+    def _compute(self) -> Hop:
+        hop, fade = self.settings.hop, self.settings.crossfade
+        weights = self.weights()
+        fused = np.zeros((len(SOURCES), 2, hop + fade), dtype=np.float32)
+        for arch, estimator in self.estimators.items():
+            w = np.asarray(weights.get(arch, (0.0,) * len(SOURCES)), dtype=np.float32)
+            if not w.any():
+                continue  # a model nobody listens to costs nothing
+            window = torch.from_numpy(np.ascontiguousarray(self._window(arch))).unsqueeze(0)
+            left = self.context[arch]
+            if arch in self._filters:
+                new = slice(left // HOP_LENGTH, (left + hop) // HOP_LENGTH)
+                # frames whose 4096-sample windows reach into the kept samples [left, left + hop + fade)
+                kept = slice(new.start - 2, (left + hop + fade) // HOP_LENGTH + 3)
+                causal = self._filters[arch]
+                stems = estimator.separate(
+                    window, lambda v, x, c=causal, f=new, k=kept: c(v[0], x[0], f, k).unsqueeze(0)
+                )
+            else:
+                stems = estimator(window)
+            fused += w[:, None, None] * stems[0, :, :, left : left + hop + fade].numpy()
+        out = fused[..., :hop].copy()
+        if self._tail is not None and fade:
+            ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade
+            out[..., :fade] = self._tail * (1.0 - ramp) + out[..., :fade] * ramp
+        self._tail = fused[..., hop:].copy()
+        # the dry hop: input samples [kH, (k+1)H), which sit A_max before the newest sample
+        end = self._history_length - self.max_lookahead
+        dry = self._history[:, end - hop : end].copy()
+        index = self._next_hop
+        self._next_hop += 1
+        return Hop(index, out, dry)
