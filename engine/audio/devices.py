@@ -30,10 +30,18 @@ def _sounddevice():
 
 
 def rescan():
+    """Re-initialise PortAudio so it sees the devices (and JACK servers) present now."""
+    release()
     sd = _sounddevice()
-    sd._terminate()
     sd._initialize()
     return sd
+
+
+def release() -> None:
+    """Terminate PortAudio until the next rescan (this also closes its JACK client)."""
+    sd = _sounddevice()
+    while sd._initialized:
+        sd._terminate()
 
 
 def list_devices() -> list[DeviceInfo]:

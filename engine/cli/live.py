@@ -136,6 +136,7 @@ def run(args) -> int:
         "xruns": final.underruns + final.device_underflows,
         "engine_underruns": final.underruns,
         "device_underflows": final.device_underflows,
+        "xrun_seconds": final.xrun_seconds,
         "worker_rtf": round(final.worker_rtf, 3),
         "worker_rtf_max": round(final.worker_rtf_max, 3),
         "seconds_played": round(played, 2),

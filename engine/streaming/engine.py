@@ -14,7 +14,10 @@ the worker's compute time. The stems and the dry mix come out exactly `latency` 
 the input went in, and that never changes with weights or mutes.
 """
 
+import contextlib
+import gc
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dannasep.engine.audio.devices import AudioDeviceError, choose_device, rescan
+from dannasep.engine.audio.devices import AudioDeviceError, choose_device, release, rescan
 from dannasep.engine.audio.reader import AudioInput
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.control.plane import ControlPlane
@@ -71,6 +74,8 @@ class LiveConfig:
     forgetting_seconds: float = 2.0
     wiener_lookahead_frames: int = 4
     threads: int = 2
+    idle_priority: bool = True
+    """Run inference only when the CPU is otherwise idle (Linux SCHED_IDLE), so audio never waits."""
     record_dir: Path | None = None
     loop: bool = False
     startup_timeout: float = 120.0
@@ -90,6 +95,8 @@ class EngineStatus:
     device_underflows: int
     worker_overruns: int
     cpu_load: float
+    xrun_seconds: list[float]
+    """Stream positions of the first under-runs and device underflows, for diagnosis."""
     models: dict[str, str] = field(default_factory=dict)
 
 
@@ -125,6 +132,8 @@ class LiveEngine:
         self._started = False
         self._last_callback = time.monotonic()
         self._device_lost = False
+        self._prioritised = False
+        self._xrun_positions = np.zeros(16, dtype=np.int64)  # where the first xruns happened
         self.underruns = 0
         self.device_underflows = 0
         self._position = 0  # stream samples fed so far
@@ -140,8 +149,12 @@ class LiveEngine:
         output = choose_device(cfg.output_device, "output", out_channels)
         input_device = choose_device(cfg.input_device, "input", 2) if cfg.source is None else None
         self.output_device = output
-        self._start_worker()
-        self._open_stream(sd, output, input_device, out_channels)
+        try:
+            self._start_worker()
+            self._open_stream(sd, output, input_device, out_channels)
+        except BaseException:
+            self.stop()  # no stray process or shared memory after a failed start
+            raise
         return self
 
     def _start_worker(self) -> None:
@@ -169,7 +182,8 @@ class LiveEngine:
             forgetting_seconds=cfg.forgetting_seconds,
             wiener_lookahead_frames=cfg.wiener_lookahead_frames,
             threads=cfg.threads,
-            nice=5,
+            nice=10,
+            idle_priority=cfg.idle_priority,
             in_ring=self._in_ring.name,
             in_capacity=capacity,
             out_ring=self._out_ring.name,
@@ -216,6 +230,11 @@ class LiveEngine:
                 self._stream = sd.Stream(
                     device=(input_device.index, output.index), channels=(2, out_channels), **kwargs
                 )
+            # everything allocated so far lives for the whole session: keep the garbage collector from
+            # walking it (a full collection of torch's objects can take longer than an audio block)
+            gc.collect()
+            gc.freeze()
+            self._last_callback = time.monotonic()  # the device gets a grace period to call back
             self._stream.start()
         except sd.PortAudioError as exc:
             self.stop()
@@ -227,11 +246,17 @@ class LiveEngine:
         recorded: list[Path] = []
         if self._stream is not None:
             if self._device_lost:
-                # a dead server cannot acknowledge a stop; closing the handle is all we can do
-                threading.Thread(target=self._stream.abort, daemon=True).start()
+                # A dead JACK server can acknowledge neither a stop nor PortAudio's shutdown: leave the
+                # stream to the OS, and keep sounddevice from terminating PortAudio at exit (it would hang).
+                import atexit
+
+                import sounddevice
+
+                atexit.unregister(sounddevice._exit_handler)
             else:
                 self._stream.stop()
                 self._stream.close()
+                release()  # PortAudio and its JACK client, until the next start rescans
             self._stream = None
         if getattr(self, "_recorder", None):
             recorded = self._recorder.stop()
@@ -284,7 +309,11 @@ class LiveEngine:
         else:
             indata, (outdata, frames, _time, status) = None, args
         self._last_callback = time.monotonic()
+        if not self._prioritised:
+            self._prioritise_audio_thread()
         if status.output_underflow:
+            if self.device_underflows < len(self._xrun_positions):
+                self._xrun_positions[self.device_underflows] = self._position
             self.device_underflows += 1
         state = self._state
         transport = state.transport
@@ -322,6 +351,8 @@ class LiveEngine:
                 self._out_ring.read_into(out[lead : lead + avail], start + lead)
             if avail < n - lead:
                 out[lead + avail :] = 0.0
+                if self.underruns + self.device_underflows < len(self._xrun_positions):
+                    self._xrun_positions[self.underruns + self.device_underflows] = p
                 self.underruns += 1
         self._mixer.process(out, outdata)
         if self._recorder is not None:
@@ -329,6 +360,14 @@ class LiveEngine:
         self._position = p + n
         if self._finished_at is not None and self._position >= self._finished_at + self.latency_samples:
             self.finished = True
+
+    def _prioritise_audio_thread(self) -> None:
+        """Once, from the audio thread itself: ask for a higher priority (allowed for root or with
+        CAP_SYS_NICE; silently kept as is otherwise). Without JACK realtime scheduling this is what
+        keeps the callback on time while inference keeps the CPU busy."""
+        self._prioritised = True
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> EngineStatus:
@@ -350,6 +389,10 @@ class LiveEngine:
             device_underflows=self.device_underflows,
             worker_overruns=int(stats[STAT_OVERRUNS]),
             cpu_load=float(self._stream.cpu_load) if self._stream is not None else 0.0,
+            xrun_seconds=[
+                round(float(p) / SAMPLE_RATE, 3)
+                for p in self._xrun_positions[: min(16, self.underruns + self.device_underflows)]
+            ],
             models=dict(self.model_provenance),
         )
 

@@ -42,6 +42,7 @@ class WorkerSpec:
     wiener_lookahead_frames: int
     threads: int
     nice: int
+    idle_priority: bool
     in_ring: str
     in_capacity: int
     out_ring: str
@@ -97,8 +98,14 @@ def run_worker(spec: WorkerSpec, connection) -> None:
     """Process entry point. Sends ("ready", info) or ("error", message) once, then serves."""
     from dannasep.engine.streaming.rings import SharedRing
 
+    # torch's OpenMP threads otherwise spin between operations, taking the core the audio callback
+    # needs; this must be set before torch is imported in this process
+    os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     with contextlib.suppress(OSError):
         os.nice(spec.nice)
+    if spec.idle_priority and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     try:
         separator, settings, processor_class = _build(spec)
         control_shm = shared_memory.SharedMemory(name=spec.control)

@@ -1,51 +1,7 @@
-"""A tiny MUSDB18-HQ-layout folder made with numpy (no synthesiser), for fast pipeline tests."""
-
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
-
-from dannasep.engine.constants import SAMPLE_RATE, SOURCES
-
-
-def make_stems(seconds: float, seed: int) -> dict[str, np.ndarray]:
-    """Four easy-to-tell-apart stereo stems: clicks, a low sine, a chord, a gliding tone."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    beat = (t * rng.uniform(1.5, 3)) % 1.0
-    drums = rng.standard_normal(t.size) * np.exp(-beat * 30) * 0.5
-    bass = 0.4 * np.sin(2 * np.pi * rng.uniform(40, 90) * t)
-    root = rng.uniform(200, 400)
-    other = 0.15 * sum(np.sin(2 * np.pi * root * r * t) for r in (1, 1.26, 1.5))
-    vocals = 0.3 * np.sin(2 * np.pi * rng.uniform(300, 600) * t + 3 * np.sin(2 * np.pi * 5 * t))
-    pans = rng.uniform(0.3, 0.7, 4)
-    return {
-        s: np.stack([x * (1 - p), x * p]).astype(np.float32)
-        for s, x, p in zip(SOURCES, (drums, bass, other, vocals), pans, strict=False)
-    }
-
-
-def write_dataset(root: Path, train=3, valid=1, test=1, seconds=3.0) -> Path:
-    names = {"train": [f"t{i}" for i in range(train + valid)], "test": [f"e{i}" for i in range(test)]}
-    seed = 0
-    for subset, tracks in names.items():
-        for name in tracks:
-            folder = root / subset / name
-            folder.mkdir(parents=True)
-            stems = make_stems(seconds, seed)
-            seed += 1
-            for stem, data in stems.items():
-                sf.write(str(folder / f"{stem}.wav"), data.T, SAMPLE_RATE, subtype="FLOAT")
-            sf.write(str(folder / "mixture.wav"), sum(stems.values()).T, SAMPLE_RATE, subtype="FLOAT")
-    # musdb's own setup file with our validation tracks, so musdb.DB reads the folder too
-    import musdb
-    import yaml
-
-    setup = yaml.safe_load((Path(musdb.__file__).parent / "configs" / "mus.yaml").read_text())
-    setup["validation_tracks"] = names["train"][train:]
-    (root / "setup.yaml").write_text(yaml.safe_dump(setup))
-    return root
+from audio_fixtures import write_dataset
 
 
 @pytest.fixture

@@ -97,7 +97,8 @@ def test_gram_forms_equal_the_materialised_subsets():
     estimate = target + 0.3 * torch.randn_like(target)
     mixture = target.sum(1) + 0.01 * torch.randn(3, 2, 700)
     assert combination_sdr_loss(estimate, target, mixture).item() == pytest.approx(
-        _naive_combination_sdr(estimate, target, mixture).item(), abs=1e-6)
+        _naive_combination_sdr(estimate, target, mixture).item(), abs=1e-6
+    )
     spec_est = torch.randn(2, 4, 2, 9, 5, dtype=torch.complex64)
     spec_tgt = torch.randn(2, 4, 2, 9, 5, dtype=torch.complex64)
     diff = subset_sums(spec_est) - subset_sums(spec_tgt)

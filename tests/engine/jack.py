@@ -1,0 +1,70 @@
+"""A real JACK server with its dummy driver, for tests: started on demand, stopped by its PID."""
+
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+
+
+@contextmanager
+def jack_server(name: str = "default", playback_ports: int = 10, period: int = 512):
+    """Run `jackd --no-realtime -d dummy` until the block ends; yields its environment."""
+    if shutil.which("jackd") is None:
+        raise RuntimeError("jackd is not installed; run scripts/setup.sh (Debian package jackd2)")
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": name}
+    # as a realtime server would be, JACK is favoured over the inference process it shares the CPU with
+    proc = subprocess.Popen(
+        [
+            "nice",
+            "-n",
+            "-10",
+            "jackd",
+            "--no-realtime",
+            "-n",
+            name,
+            "-d",
+            "dummy",
+            "-r",
+            "44100",
+            "-p",
+            str(period),
+            "-C",
+            "2",
+            "-P",
+            str(playback_ports),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        _wait_for_server(proc, env)
+        previous = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = name
+        try:
+            yield proc, env
+        finally:
+            if previous is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = previous
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_server(proc: subprocess.Popen, env: dict, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jackd exited: {proc.stderr.read().decode()[-500:]}")
+        check = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True)
+        if check.returncode == 0 and "system:playback_1" in check.stdout:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("jackd did not come up")

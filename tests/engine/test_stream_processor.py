@@ -1,0 +1,171 @@
+"""The streaming processor and the causal Wiener filter, without audio devices."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dannasep.engine.constants import HOP_LENGTH
+from dannasep.engine.dsp.causal_wiener import CausalWiener, CausalWienerSettings
+from dannasep.engine.dsp.stft import stft
+from dannasep.engine.dsp.wiener import wiener
+from dannasep.engine.models.base import InferenceSettings
+from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings
+
+
+class GainModel:
+    """A waveform 'network' with the estimator interface: stem j = g_j · (FIR * mix)."""
+
+    input_domain = "waveform"
+
+    def __init__(self, gains, taps=1, context_frames=4, lookahead_frames=4):
+        self.gains = torch.tensor(gains, dtype=torch.float32).view(1, 4, 1, 1)
+        kernel = torch.linspace(1.0, 0.2, taps)
+        self.kernel = (kernel / kernel.sum()).view(1, 1, -1)  # unit gain at DC
+        self.model = SimpleNamespace(
+            traits=SimpleNamespace(
+                stream_context_samples=context_frames * HOP_LENGTH, latency_samples=lookahead_frames * HOP_LENGTH
+            ),
+            min_lookahead_samples=lambda: 0,
+            input_domain="waveform",
+            inference=InferenceSettings(),
+        )
+
+    def __call__(self, mix: torch.Tensor) -> torch.Tensor:
+        taps = self.kernel.shape[-1]
+        x = torch.nn.functional.pad(mix, (taps - 1, 0))
+        filtered = torch.nn.functional.conv1d(x.reshape(-1, 1, x.shape[-1]), self.kernel.flip(-1)).view_as(mix)
+        return filtered.unsqueeze(1) * self.gains
+
+
+def _stream(processor: StreamProcessor, signal: np.ndarray, block: int):
+    hops = []
+    for start in range(0, signal.shape[1], block):
+        hops += processor.push(signal[:, start : start + block])
+    return np.concatenate([h.stems for h in hops], -1), np.concatenate([h.dry for h in hops], -1)
+
+
+SETTINGS = StreamSettings(hop=8 * HOP_LENGTH, crossfade=2 * HOP_LENGTH)
+
+
+@pytest.mark.parametrize("block", [1, 333, 512, 4096, 9999])
+def test_block_size_does_not_change_anything(rng, block):
+    signal = rng.standard_normal((2, 60_000)).astype(np.float32)
+    model = GainModel([0.1, 0.2, 0.3, 0.4], taps=50)
+    ref_stems, ref_dry = _stream(
+        StreamProcessor({"demucs": model}, lambda: {"demucs": (1, 1, 1, 1)}, SETTINGS), signal, 4096
+    )
+    stems, dry = _stream(StreamProcessor({"demucs": model}, lambda: {"demucs": (1, 1, 1, 1)}, SETTINGS), signal, block)
+    assert np.array_equal(dry, signal[:, : dry.shape[1]])  # the dry hop is the input, to the sample
+    assert np.array_equal(stems, ref_stems) and np.array_equal(dry, ref_dry)
+
+
+def test_models_with_different_lookahead_are_aligned_and_match_the_whole_signal(rng):
+    """Two short-memory models with different context and look-ahead: every hop of the fused
+    stream equals the same models run on the whole signal at once (context covers the memory)."""
+    signal = rng.standard_normal((2, 80_000)).astype(np.float32)
+    a = GainModel([0.1, 0.2, 0.3, 0.4], taps=100, context_frames=2, lookahead_frames=3)
+    b = GainModel([0.4, 0.3, 0.2, 0.1], taps=100, context_frames=5, lookahead_frames=7)
+    weights = {"xumx": (0.5, 0.25, 1.0, 0.0), "demucs": (0.5, 0.75, 0.0, 1.0)}
+    processor = StreamProcessor({"xumx": a, "demucs": b}, lambda: weights, SETTINGS)
+    assert processor.algorithmic_latency == SETTINGS.hop + 7 * HOP_LENGTH
+    stems, _ = _stream(processor, signal, 1000)
+    whole = torch.from_numpy(signal).unsqueeze(0)
+    expected = sum(
+        torch.tensor(w).view(4, 1, 1) * m(whole)[0] for m, w in ((a, weights["xumx"]), (b, weights["demucs"]))
+    )
+    assert np.allclose(stems, expected[..., : stems.shape[-1]].numpy(), atol=1e-5)
+
+
+def test_weight_changes_land_at_a_hop_boundary_inside_the_crossfade(rng):
+    signal = np.ones((2, 40 * HOP_LENGTH), np.float32)
+    weights = {"demucs": (1.0, 1.0, 1.0, 1.0)}
+    processor = StreamProcessor({"demucs": GainModel([1, 1, 1, 1])}, lambda: weights, SETTINGS)
+    hops = processor.push(signal[:, : 20 * HOP_LENGTH])
+    weights["demucs"] = (0.0, 1.0, 1.0, 1.0)  # drums off from the next hop on
+    hops += processor.push(signal[:, 20 * HOP_LENGTH :])
+    drums = np.concatenate([h.stems[0, 0] for h in hops])
+    changed = next(i for i, h in enumerate(hops) if h.stems[0, 0, -1] == 0.0)
+    start = changed * SETTINGS.hop
+    fade = SETTINGS.crossfade
+    assert changed >= 1 and np.all(drums[:start] == 1.0) and np.all(drums[start + fade :] == 0.0)
+    ramp = drums[start : start + fade]
+    assert np.all(np.diff(ramp) < 0) and ramp[0] < 1.0 and ramp[-1] > 0.0  # a linear fade, no jump
+
+
+def test_a_model_with_zero_weights_is_not_run(rng):
+    calls = []
+
+    class Counting(GainModel):
+        def __call__(self, mix):
+            calls.append(mix.shape)
+            return super().__call__(mix)
+
+    processor = StreamProcessor(
+        {"xumx": Counting([1, 1, 1, 1]), "demucs": GainModel([1, 1, 1, 1])},
+        lambda: {"xumx": (0, 0, 0, 0), "demucs": (1, 1, 1, 1)},
+        SETTINGS,
+    )
+    _stream(processor, rng.standard_normal((2, 50_000)).astype(np.float32), 4096)
+    assert calls == []
+
+
+def _spectra(rng, frames=30, bins=65):
+    x = torch.from_numpy(rng.standard_normal((2, bins, frames)) + 1j * rng.standard_normal((2, bins, frames)))
+    v = torch.from_numpy(np.abs(rng.standard_normal((4, 2, bins, frames))))
+    return v, x
+
+
+def test_causal_filter_on_one_window_without_memory_equals_the_offline_filter(rng):
+    v, x = _spectra(rng)
+    causal = CausalWiener(CausalWienerSettings(iterations=1, forgetting_seconds=1e12, lookahead_frames=0))
+    out = causal(v, x, slice(0, x.shape[-1]))
+    assert torch.allclose(out, wiener(v, x, n_iter=1), atol=1e-9)
+
+
+def test_causal_filter_with_zero_iterations_is_plain_masking(rng):
+    v, x = _spectra(rng)
+    out = CausalWiener(CausalWienerSettings(iterations=0))(v, x, slice(10, 20))
+    assert torch.allclose(out, wiener(v, x, n_iter=0), atol=1e-12)
+
+
+def test_filtering_only_the_kept_frames_changes_nothing_there(rng):
+    v, x = _spectra(rng)
+    full = CausalWiener()(v, x, slice(10, 20))
+    kept = CausalWiener()(v, x, slice(10, 20), slice(8, 25))
+    assert torch.allclose(kept[..., 8:25], full[..., 8:25], atol=1e-12)
+    assert torch.all(kept[..., :8] == 0) and torch.all(kept[..., 25:] == 0)
+
+
+def test_causal_filter_remembers_the_past_and_forgets_it():
+    """Statistics of earlier hops shape the current one, fading with the forgetting time."""
+    rng = np.random.default_rng(0)
+    v1, x1 = _spectra(rng)
+    v2, x2 = _spectra(rng)
+    fresh = CausalWiener(CausalWienerSettings(forgetting_seconds=2.0))(v2, x2, slice(0, 10))
+    primed = CausalWiener(CausalWienerSettings(forgetting_seconds=2.0))
+    primed(v1, x1, slice(0, 30))
+    remembered = primed(v2, x2, slice(0, 10))
+    assert not torch.allclose(remembered, fresh, atol=1e-6)
+    # a very short memory: only the newest frames count, whatever came before
+    short = CausalWiener(CausalWienerSettings(forgetting_seconds=0.005))
+    short(v1, x1, slice(0, 30))
+    forgotten = short(v2, x2, slice(0, 10))
+    fresh_short = CausalWiener(CausalWienerSettings(forgetting_seconds=0.005))(v2, x2, slice(0, 10))
+    assert torch.allclose(forgotten, fresh_short, atol=1e-6)
+
+
+def test_magnitude_model_windows_stay_on_the_stft_grid():
+    with pytest.raises(ValueError, match="multiples of 1024"):
+        StreamSettings(hop=1000)
+
+
+def test_stream_of_stfts_lines_up_with_the_offline_stft(rng):
+    """Windows start on multiples of the STFT hop, so their frames are frames of the whole signal."""
+    signal = torch.from_numpy(rng.standard_normal((2, 40 * HOP_LENGTH)).astype(np.float32))
+    whole = stft(signal)
+    window = signal[:, 8 * HOP_LENGTH : 24 * HOP_LENGTH]
+    part = stft(window)
+    # frames 2..14 of the window are far enough from its edges to be unaffected by padding
+    assert torch.allclose(part[..., 2:15], whole[..., 10:23], atol=1e-4)
