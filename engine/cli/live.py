@@ -9,6 +9,7 @@ from pathlib import Path
 from dannasep.engine.audio.devices import list_devices
 from dannasep.engine.cli.common import set_threads
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
 
@@ -51,6 +52,29 @@ def register(subparsers) -> None:
         help="write what was played, per stem plus dry and mix, as WAV files in DIR",
     )
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary at the end")
+    osc = parser.add_argument_group("OSC control (see the README for every address)")
+    osc.add_argument(
+        "--osc-port",
+        type=int,
+        metavar="PORT",
+        help="listen for OSC on this UDP port (9010 avoids REAPER's 8000/9000 and Ardour's 3819)",
+    )
+    osc.add_argument(
+        "--osc-host", default="127.0.0.1", help="interface to listen on (default: %(default)s); others need --osc-allow"
+    )
+    osc.add_argument(
+        "--osc-allow",
+        nargs="+",
+        default=(),
+        metavar="NET",
+        help="client networks allowed when listening beyond loopback, e.g. 192.168.1.0/24",
+    )
+    osc.add_argument(
+        "--osc-feedback-port",
+        type=int,
+        metavar="PORT",
+        help="send feedback to this port on each client's host (default: the client's source port)",
+    )
     tuning = parser.add_argument_group("engine tuning")
     tuning.add_argument("--blocksize", type=int, default=512, help="audio block in samples (default: %(default)s)")
     tuning.add_argument(
@@ -101,7 +125,22 @@ def run(args) -> int:
         print(f"note: {note}")
     print("starting the inference process (loading models)...", flush=True)
     engine.start()
+    bridge = None
     try:
+        if args.osc_port is not None:
+            bridge = OscBridge(
+                engine.control,
+                OscConfig(
+                    host=args.osc_host,
+                    port=args.osc_port,
+                    allow=tuple(args.osc_allow),
+                    feedback_port=args.osc_feedback_port,
+                ),
+                latency_samples=lambda: engine.latency_samples,
+                levels=engine.level_reader(),
+            )
+            bridge.start()
+            print(f"OSC on {args.osc_host}:{bridge.address[1]} (UDP)")
         status = engine.status()
         print(
             f"playing {args.file.name} on {engine.output_device.name} ({engine.output_device.host_api}); "
@@ -128,6 +167,8 @@ def run(args) -> int:
         final = engine.status()
         played = time.monotonic() - started
     finally:
+        if bridge is not None:
+            bridge.stop()
         recorded = engine.stop()
     print()
     summary = {

@@ -18,6 +18,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -74,8 +75,12 @@ class LiveConfig:
     forgetting_seconds: float = 2.0
     wiener_lookahead_frames: int = 4
     threads: int = 2
-    idle_priority: bool = True
-    """Run inference only when the CPU is otherwise idle (Linux SCHED_IDLE), so audio never waits."""
+    worker_nice: int = 0
+    """Scheduling niceness of the inference process. Lowering its priority helps the audio only
+    while nothing else is busy; a busy program then takes the CPU the models need."""
+    idle_priority: bool = False
+    """Run inference only when the CPU is otherwise idle (Linux SCHED_IDLE). Keeps audio safest on
+    a quiet machine, but any busy program then starves the models; off by default."""
     record_dir: Path | None = None
     loop: bool = False
     startup_timeout: float = 120.0
@@ -98,6 +103,21 @@ class EngineStatus:
     xrun_seconds: list[float]
     """Stream positions of the first under-runs and device underflows, for diagnosis."""
     models: dict[str, str] = field(default_factory=dict)
+
+
+class LevelReader:
+    def __init__(self, engine: "LiveEngine"):
+        self._engine = engine
+        self._seen = engine._level_count
+
+    def __call__(self) -> np.ndarray:
+        ring, count = self._engine._levels, self._engine._level_count
+        fresh = min(count - self._seen, len(ring))
+        self._seen = count
+        if fresh <= 0:
+            return np.zeros(ring.shape[1])
+        rows = [(count - 1 - k) % len(ring) for k in range(fresh)]
+        return ring[rows].max(axis=0)
 
 
 class LiveEngine:
@@ -133,6 +153,8 @@ class LiveEngine:
         self._last_callback = time.monotonic()
         self._device_lost = False
         self._prioritised = False
+        self._levels = np.zeros((64, N_STRIPS + 1))  # per-block peaks, newest at _level_count - 1
+        self._level_count = 0
         self._xrun_positions = np.zeros(16, dtype=np.int64)  # where the first xruns happened
         self.underruns = 0
         self.device_underflows = 0
@@ -182,7 +204,7 @@ class LiveEngine:
             forgetting_seconds=cfg.forgetting_seconds,
             wiener_lookahead_frames=cfg.wiener_lookahead_frames,
             threads=cfg.threads,
-            nice=10,
+            nice=cfg.worker_nice,
             idle_priority=cfg.idle_priority,
             in_ring=self._in_ring.name,
             in_capacity=capacity,
@@ -234,6 +256,8 @@ class LiveEngine:
             # walking it (a full collection of torch's objects can take longer than an audio block)
             gc.collect()
             gc.freeze()
+            # hand the GIL to the audio thread quickly when control threads (OSC, GUI) are busy
+            sys.setswitchinterval(0.001)
             self._last_callback = time.monotonic()  # the device gets a grace period to call back
             self._stream.start()
         except sd.PortAudioError as exc:
@@ -355,6 +379,8 @@ class LiveEngine:
                     self._xrun_positions[self.underruns + self.device_underflows] = p
                 self.underruns += 1
         self._mixer.process(out, outdata)
+        self._levels[self._level_count % len(self._levels)] = self._mixer.peaks
+        self._level_count += 1
         if self._recorder is not None:
             self._recorder.push(self._mixer.post[:n])
         self._position = p + n
@@ -396,11 +422,10 @@ class LiveEngine:
             models=dict(self.model_provenance),
         )
 
-    def read_meters(self) -> np.ndarray:
-        """Peaks (linear) of the 5 strips and the mix since the last call; resets them."""
-        peaks = self._mixer.peaks.copy()
-        self._mixer.peaks[:] = 0.0
-        return peaks
+    def level_reader(self) -> "LevelReader":
+        """A meter source for one consumer (GUI, OSC): each call returns the linear peaks of the
+        five strips and the mix since that consumer's previous call."""
+        return LevelReader(self)
 
     def wait(self, seconds: float | None = None, poll: float = 0.1) -> bool:
         """Block until the file finished (True) or `seconds` passed (False)."""

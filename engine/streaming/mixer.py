@@ -69,7 +69,7 @@ class Mixer:
         self._stems = np.zeros((max_block, 2), dtype=np.float32)
         self._scratch = np.zeros((max_block, 2), dtype=np.float32)
         self.peaks = np.zeros(N_STRIPS + 1)
-        """Running peak of each strip after its gain (and of the mix) since the reader reset it."""
+        """Peak of each strip after its gain, and of the mix, in the last processed block."""
 
     def set_targets(self, strip_gains, split: float, original: float, immediately: bool = False) -> None:
         """Linear target gains: five strips, then the A/B monitor factors. No allocation."""
@@ -109,9 +109,8 @@ class Mixer:
 
     def _track_peak(self, index: int, signal: np.ndarray) -> None:
         if not signal.shape[0]:
+            self.peaks[index] = 0.0
             return
         scratch = self._scratch[: signal.shape[0]]
         np.abs(signal, out=scratch)
-        peak = float(scratch.max())
-        if peak > self.peaks[index]:
-            self.peaks[index] = peak
+        self.peaks[index] = float(scratch.max())

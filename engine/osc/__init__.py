@@ -1,0 +1,1 @@
+"""The OSC bridge: DAWs and control surfaces drive the stems over UDP (python-osc)."""
