@@ -73,7 +73,7 @@ class ToggleMute:
 
     def apply(self, state: EngineState) -> EngineState:
         name = strip_name(self.strip)
-        return state.with_strip(name, mute=not state.strip(name).mute)
+        return state.with_strip(name, mute=not state.strip_state(name).mute)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class ToggleSolo:
 
     def apply(self, state: EngineState) -> EngineState:
         name = strip_name(self.strip)
-        return SetSolo(name, not state.strip(name).solo).apply(state)
+        return SetSolo(name, not state.strip_state(name).solo).apply(state)
 
 
 @dataclass(frozen=True)

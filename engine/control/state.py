@@ -42,7 +42,7 @@ class EngineState:
     preset: str = ""
     transport: TransportState = field(default_factory=TransportState)
 
-    def strip(self, name: str) -> StripState:
+    def strip_state(self, name: str) -> StripState:
         return self.strips[STRIPS.index(name)]
 
     def with_strip(self, name: str, **changes) -> "EngineState":
@@ -57,7 +57,7 @@ class EngineState:
     def effective_gain(self, name: str) -> float:
         """Linear gain of a strip after mute and solo (a solo on any stem silences the unsoloed
         stems; the dry strip follows its own mute only)."""
-        s = self.strip(name)
+        s = self.strip_state(name)
         if s.mute or s.gain_db <= MIN_GAIN_DB:
             return 0.0
         if name in SOURCES and self.any_solo and not s.solo:

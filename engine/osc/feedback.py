@@ -33,7 +33,7 @@ def _weights(state: EngineState) -> dict[tuple[str, str], float]:
 def changes(old: EngineState | None, new: EngineState) -> list[Message]:
     out: list[Message] = []
     for name in STRIPS:
-        out += _strip_messages(name, None if old is None else old.strip(name), new.strip(name))
+        out += _strip_messages(name, None if old is None else old.strip_state(name), new.strip_state(name))
     old_weights = {} if old is None else _weights(old)
     for (stem, model), value in _weights(new).items():
         if old_weights.get((stem, model)) != value:

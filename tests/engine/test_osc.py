@@ -1,5 +1,6 @@
 """The OSC bridge over real UDP on 127.0.0.1: python-osc clients and liblo's oscsend/oscdump."""
 
+import contextlib
 import json
 import logging
 import math
@@ -93,11 +94,11 @@ def test_gain_fader_mute_solo_by_name_and_index(bridge):
     c.send("/stem/other/solo", 1.0)  # TouchOSC buttons send floats
     c.send("/stem/3/mute", False)
     state = bridge.control.state
-    assert _wait(lambda: bridge.control.state.strip("other").solo)
+    assert _wait(lambda: bridge.control.state.strip_state("other").solo)
     state = bridge.control.state
-    assert state.strip("vocals").gain_db == -6.0
-    assert state.strip("bass").gain_db == pytest.approx(fader_to_db(0.5)) == pytest.approx(-24.0)
-    assert state.strip("drums").mute and not state.strip("other").mute
+    assert state.strip_state("vocals").gain_db == -6.0
+    assert state.strip_state("bass").gain_db == pytest.approx(fader_to_db(0.5)) == pytest.approx(-24.0)
+    assert state.strip_state("drums").mute and not state.strip_state("other").mute
     # solo logic: only the soloed stem sounds, the dry strip follows its own mute
     assert state.effective_gain("other") == 1.0 and state.effective_gain("bass") == 0.0
     assert state.effective_gain("dry") == 1.0
@@ -108,9 +109,9 @@ def test_ranges_are_clamped(bridge):
     c.send("/stem/vocals/gain", 40.0)
     c.send("/stem/drums/gain", -120.0)
     c.send("/stem/bass/fader", 3.0)
-    assert _wait(lambda: bridge.control.state.strip("bass").gain_db == 12.0)
-    assert bridge.control.state.strip("vocals").gain_db == 12.0
-    assert bridge.control.state.strip("drums").gain_db == -math.inf
+    assert _wait(lambda: bridge.control.state.strip_state("bass").gain_db == 12.0)
+    assert bridge.control.state.strip_state("vocals").gain_db == 12.0
+    assert bridge.control.state.strip_state("drums").gain_db == -math.inf
 
 
 def test_toggles_and_solo_reset(bridge):
@@ -120,8 +121,8 @@ def test_toggles_and_solo_reset(bridge):
     c.send("/stem/bass/mute/toggle", 0)  # a button's release does nothing
     c.send("/stem/vocals/solo/toggle")
     c.send("/stem/drums/solo", 1)
-    assert _wait(lambda: bridge.control.state.strip("drums").solo)
-    assert not bridge.control.state.strip("bass").mute and bridge.control.state.strip("vocals").solo
+    assert _wait(lambda: bridge.control.state.strip_state("drums").solo)
+    assert not bridge.control.state.strip_state("bass").mute and bridge.control.state.strip_state("vocals").solo
     c.send("/stems/solo_reset")
     assert _wait(lambda: not bridge.control.state.any_solo)
 
@@ -149,17 +150,17 @@ def test_a_bundle_applies_as_one_change(bridge):
     time.sleep(0.2)
     assert len(changes) == 1
     old, new = changes[0]
-    assert new.strip("drums").mute and new.strip("bass").mute and new.strip("vocals").gain_db == -3.0
-    assert not old.strip("drums").mute
+    assert new.strip_state("drums").mute and new.strip_state("bass").mute and new.strip_state("vocals").gain_db == -3.0
+    assert not old.strip_state("drums").mute
 
 
 def test_a_future_timetag_schedules_the_bundle(bridge):
     c = Client(bridge)
     c.send_bundle([("/stem/other/mute", 1), ("/stem/drums/mute", 1)], when=time.time() + 0.5)
     time.sleep(0.25)
-    assert not bridge.control.state.strip("other").mute
-    assert _wait(lambda: bridge.control.state.strip("other").mute, 2.0)
-    assert bridge.control.state.strip("drums").mute
+    assert not bridge.control.state.strip_state("other").mute
+    assert _wait(lambda: bridge.control.state.strip_state("other").mute, 2.0)
+    assert bridge.control.state.strip_state("drums").mute
 
 
 def test_feedback_reaches_two_clients_and_echoes_changes_from_any_source(bridge):
@@ -184,10 +185,8 @@ def test_refresh_sends_the_whole_state_as_one_bundle(bridge):
     data = None
     deadline = time.monotonic() + 1.0
     while data is None and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(TimeoutError):
             data = c.sock.recv(65536)
-        except TimeoutError:
-            pass
     assert data.startswith(b"#bundle")
     addresses = {m.message.address: list(m.message.params) for m in OscPacket(data).messages}
     for i, stem in enumerate(SOURCES, start=1):
@@ -217,8 +216,8 @@ def test_bad_input_is_ignored_with_rate_limited_log_lines(bridge, caplog):
             c.send("/preset", "no-such-preset")
             c.sock.sendto(b"\x00garbage\xff" * 3, c.target)  # not OSC at all
         c.send("/stem/drums/gain", -1.0)  # a valid one still goes through
-        assert _wait(lambda: bridge.control.state.strip("drums").gain_db == -1.0)
-    assert bridge.control.state.strip("vocals") == before.strip("vocals")
+        assert _wait(lambda: bridge.control.state.strip_state("drums").gain_db == -1.0)
+    assert bridge.control.state.strip_state("vocals") == before.strip_state("vocals")
     assert bridge.control.state.weights == before.weights
     assert sum(bridge.stats.dropped.values()) == 20 * 10
     assert len(caplog.records) <= 10  # one line per kind of problem per interval, not per message
@@ -243,12 +242,12 @@ def test_liblo_oscsend_and_oscdump_as_an_independent_client(tmp_path):
             subprocess.run(["oscsend", "localhost", port, "/stem/vocals/mute", "i", "1"], check=True)
             subprocess.run(["oscsend", "localhost", port, "/stem/bass/gain", "f", "-9.5"], check=True)
             subprocess.run(["oscsend", "localhost", port, "/stem/drums/solo", "T"], check=True)
-            assert _wait(lambda: plane.state.strip("drums").solo)
+            assert _wait(lambda: plane.state.strip_state("drums").solo)
             time.sleep(0.3)
         finally:
             dump.terminate()
             out = dump.communicate(timeout=5)[0]
-    assert plane.state.strip("vocals").mute and plane.state.strip("bass").gain_db == -9.5
+    assert plane.state.strip_state("vocals").mute and plane.state.strip_state("bass").gain_db == -9.5
     assert "/stem/vocals/mute i 1" in out and "/stem/bass/gain f -9.5" in out and "/stem/drums/solo i 1" in out
 
 
