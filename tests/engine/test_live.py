@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from audio_fixtures import write_song
-from jack import jack_server
+from jack_fixtures import jack_server
 
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from audio_fixtures import write_song
-from jack import jack_server
+from jack_fixtures import jack_server
 from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.osc_packet import OscPacket
 

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 
@@ -50,6 +51,11 @@ def jack_server(name: str = "default", playback_ports: int = 10, period: int = 5
             else:
                 os.environ["JACK_DEFAULT_SERVER"] = previous
     finally:
+        if "sounddevice" in sys.modules:
+            # PortAudio's JACK client must go before the server does, or Pa_Terminate aborts at exit
+            from dannasep.engine.audio.devices import release
+
+            release()
         proc.terminate()
         try:
             proc.wait(timeout=10)

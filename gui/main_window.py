@@ -1,0 +1,492 @@
+"""The main window: transport and overview on top, a strip per stem plus the dry mix, the fusion
+matrix, and a status line. Widgets only show state and send commands; a 30 Hz timer pulls the
+control state, meters and engine status (the audio thread never calls Qt), so changes made over
+OSC appear here and changes made here are echoed to OSC clients by the engine's control plane.
+"""
+
+import math
+import tempfile
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, Qt, QTimer
+from PyQt6.QtGui import QAction, QKeySequence, QShortcut
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from dannasep.engine.audio.devices import AudioDeviceError, list_devices
+from dannasep.engine.constants import SOURCES
+from dannasep.engine.control.commands import (
+    Pause,
+    Play,
+    Seek,
+    SetGain,
+    SetLoop,
+    SetMonitor,
+    SetMute,
+    SetSolo,
+    SetWeight,
+    SetWeights,
+    ToggleMute,
+    ToggleSolo,
+)
+from dannasep.engine.control.state import STRIPS
+from dannasep.engine.errors import DannaSepError
+from dannasep.engine.models.checkpoint import read_sidecar
+from dannasep.engine.separation.fusion import list_presets, load_preset, make_preset, preset_to_toml
+from dannasep.gui.session import Session, SessionSettings
+from dannasep.gui.widgets.export_dialog import ExportDialog
+from dannasep.gui.widgets.fusion import FusionMatrix
+from dannasep.gui.widgets.strip import StripWidget
+from dannasep.gui.widgets.waveform import WaveformView
+
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
+MODELS = ("xumx", "unet", "demucs")
+RECENT_LIMIT = 8
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("dannasep", "Danna-Sep Live")
+        self.session = session or Session(
+            SessionSettings(
+                preset=str(self.settings.value("preset", "paper")),
+                multichannel=self.settings.value("multichannel", False, type=bool),
+                output_device=self.settings.value("output_device", None) or None,
+                osc_port=self.settings.value("osc_port", 9010, type=int) or None,
+            )
+        )
+        self.setWindowTitle("Danna-Sep Live")
+        self.setObjectName("main-window")
+        self.setAcceptDrops(True)
+        self._remembered: dict[str, tuple[float, ...]] = {}
+        self._tempdir = tempfile.TemporaryDirectory(prefix="dannasep-gui-")
+        self.error_box: QMessageBox | None = None
+        self._build()
+        self._build_menus()
+        self._build_shortcuts()
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self._ticks = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(33)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.refresh()
+
+    # -- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("play")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("play / pause (Space)")
+        self.play_button.clicked.connect(self.toggle_play)
+        self.ab_button = QPushButton("Split")
+        self.ab_button.setObjectName("ab")
+        self.ab_button.setCheckable(True)
+        self.ab_button.setToolTip("A/B: hear the split stems or the original mix (A)")
+        self.ab_button.toggled.connect(self._ab_toggled)
+        self.time_label = QLabel("0:00.0 / 0:00.0")
+        self.time_label.setMinimumWidth(120)
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("device")
+        self.device_combo.setToolTip("output device (the file restarts on it)")
+        self.multichannel_box = QCheckBox("multichannel")
+        self.multichannel_box.setObjectName("multichannel")
+        self.multichannel_box.setToolTip("each stem and the dry mix on their own channel pair, for a DAW")
+        self.multichannel_box.setChecked(self.session.settings.multichannel)
+        self.multichannel_box.toggled.connect(self._output_changed)
+        top = QHBoxLayout()
+        for widget in (self.play_button, self.ab_button, self.time_label):
+            top.addWidget(widget)
+        top.addStretch(1)
+        top.addWidget(QLabel("Output"))
+        top.addWidget(self.device_combo)
+        top.addWidget(self.multichannel_box)
+        self.waveform = WaveformView()
+        self.waveform.seek_requested.connect(lambda t: self.session.apply([Seek(t)]))
+        self.waveform.loop_requested.connect(self._loop_requested)
+        self.strips: dict[str, StripWidget] = {}
+        strips_row = QHBoxLayout()
+        for name in STRIPS:
+            strip = StripWidget(name, can_solo=name != "dry")
+            strip.gain_changed.connect(lambda s, db: self.session.apply([SetGain(s, db)]))
+            strip.mute_toggled.connect(lambda s, on: self.session.apply([SetMute(s, on)]))
+            strip.solo_toggled.connect(lambda s, on: self.session.apply([SetSolo(s, on)]))
+            self.strips[name] = strip
+            strips_row.addWidget(strip)
+        self.fusion = FusionMatrix(list(MODELS))
+        self.fusion.weight_changed.connect(lambda stem, model, v: self.session.apply([SetWeight(stem, model, v)]))
+        self.fusion.model_toggled.connect(self._model_toggled)
+        self.preset_combo = QComboBox()
+        self.preset_combo.setObjectName("preset")
+        self.preset_combo.addItems(list_presets())
+        self.preset_combo.activated.connect(lambda _i: self.load_preset(self.preset_combo.currentText()))
+        save = QPushButton("Save preset…")
+        save.clicked.connect(self.save_preset)
+        open_preset = QPushButton("Load preset…")
+        open_preset.clicked.connect(self.open_preset_file)
+        presets_row = QHBoxLayout()
+        presets_row.addWidget(QLabel("Preset"))
+        presets_row.addWidget(self.preset_combo)
+        presets_row.addWidget(open_preset)
+        presets_row.addWidget(save)
+        presets_row.addStretch(1)
+        fusion_box = QGroupBox("Fusion weights (per stem, normalised to 100%)")
+        fusion_layout = QVBoxLayout(fusion_box)
+        fusion_layout.addLayout(presets_row)
+        fusion_layout.addWidget(self.fusion)
+        self.export_bar = QProgressBar()
+        self.export_bar.setObjectName("export-progress")
+        self.export_bar.setVisible(False)
+        self.export_cancel = QPushButton("Cancel export")
+        self.export_cancel.setObjectName("export-cancel")
+        self.export_cancel.setVisible(False)
+        self.export_cancel.clicked.connect(self.cancel_export)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_bar, stretch=1)
+        export_row.addWidget(self.export_cancel)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(top)
+        layout.addWidget(self.waveform)
+        layout.addLayout(strips_row, stretch=1)
+        layout.addWidget(fusion_box)
+        layout.addLayout(export_row)
+        self.setCentralWidget(central)
+        self.status_label = QLabel("no file loaded")
+        self.status_label.setObjectName("status")
+        self.weights_label = QLabel()
+        self.weights_label.setObjectName("weights")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.weights_label)
+        self._fill_devices()
+
+    def _fill_devices(self) -> None:
+        self.device_combo.blockSignals(True)
+        self.device_combo.clear()
+        self.device_combo.addItem("default (JACK if running)", None)
+        try:
+            for device in list_devices():
+                if device.outputs >= 2:
+                    self.device_combo.addItem(f"{device.name} [{device.host_api}]", device.name)
+        except AudioDeviceError:
+            pass
+        wanted = self.session.settings.output_device
+        index = self.device_combo.findData(wanted) if wanted else 0
+        self.device_combo.setCurrentIndex(max(0, index))
+        self.device_combo.blockSignals(False)
+        self.device_combo.currentIndexChanged.connect(self._output_changed)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._action(file_menu, "&Export stems…", "Ctrl+E", self.export_dialog)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        transport = self.menuBar().addMenu("&Transport")
+        self._action(transport, "Play / Pause", None, self.toggle_play)
+        self._action(transport, "Back to start", "Home", lambda: self.session.apply([Seek(0.0)]))
+        self._action(transport, "Back 5 s", "Left", lambda: self.seek_by(-5.0))
+        self._action(transport, "Forward 5 s", "Right", lambda: self.seek_by(5.0))
+        self._action(transport, "Clear loop", "L", lambda: self.session.apply([SetLoop(None)]))
+        self._action(transport, "A/B split / original", "A", lambda: self.ab_button.toggle())
+        self.input_menu = self.menuBar().addMenu("&Input")
+        self.input_menu.aboutToShow.connect(self._fill_inputs)
+        self._refresh_recent()
+
+    def _action(self, menu, text: str, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_shortcuts(self) -> None:
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.toggle_play)
+        for i, stem in enumerate(SOURCES, start=1):
+            QShortcut(QKeySequence(str(i)), self, activated=lambda s=stem: self.session.apply([ToggleSolo(s)]))
+            QShortcut(QKeySequence(f"Shift+{i}"), self, activated=lambda s=stem: self.session.apply([ToggleMute(s)]))
+            # Shift+1 types "!" on many layouts
+            QShortcut(QKeySequence("!@#$"[i - 1]), self, activated=lambda s=stem: self.session.apply([ToggleMute(s)]))
+
+    def _fill_inputs(self) -> None:
+        self.input_menu.clear()
+        try:
+            devices = [d for d in list_devices() if d.inputs >= 2]
+        except AudioDeviceError as exc:
+            self.show_error(str(exc))
+            return
+        if not devices:
+            self.input_menu.addAction("no input devices").setEnabled(False)
+        for device in devices:
+            self.input_menu.addAction(
+                f"{device.name} [{device.host_api}]", lambda d=device.name: self.session.load_input(d)
+            )
+
+    # -- files -------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_folder", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open audio", start, AUDIO_FILTER)
+        if path:
+            self.open_file(Path(path))
+
+    def open_file(self, path: Path) -> None:
+        self.session.load(Path(path))
+        self.settings.setValue("last_folder", str(Path(path).parent))
+        recent = [p for p in self.settings.value("recent", [], type=list) if p != str(path)]
+        self.settings.setValue("recent", [str(path), *recent][:RECENT_LIMIT])
+        self._refresh_recent()
+        self.waveform.set_overview(None)
+        self.status_label.setText(f"loading {Path(path).name} (the models take a few seconds)…")
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.value("recent", [], type=list):
+            self.recent_menu.addAction(path, lambda p=path: self.open_file(Path(p)))
+        self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_file(Path(urls[0].toLocalFile()))
+
+    def _output_changed(self, *_args) -> None:
+        self.session.settings.output_device = self.device_combo.currentData()
+        self.session.settings.multichannel = self.multichannel_box.isChecked()
+        self.settings.setValue("output_device", self.session.settings.output_device or "")
+        self.settings.setValue("multichannel", self.session.settings.multichannel)
+        if self.session.source is not None:
+            self.session.load(self.session.source)
+
+    # -- transport and mixer ---------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        playing = self.session.control.state.transport.playing
+        self.session.apply([Pause() if playing else Play()])
+
+    def seek_by(self, seconds: float) -> None:
+        self.session.apply([Seek(max(0.0, self.session.audible_position() + seconds))])
+
+    def _ab_toggled(self, original: bool) -> None:
+        self.session.apply([SetMonitor("original" if original else "split")])
+
+    def _loop_requested(self, region) -> None:
+        self.session.apply([SetLoop(None) if region is None else SetLoop(*region)])
+
+    def _model_toggled(self, model: str, on: bool) -> None:
+        raw = dict(self.session.control.state.weights)
+        if not on:
+            self._remembered[model] = raw.get(model, (0.0,) * 4)
+            raw[model] = (0.0,) * len(SOURCES)
+        else:
+            raw[model] = self._remembered.pop(model, None) or load_preset("paper").weights.get(model, (0.25,) * 4)
+        if all(sum(row[i] for row in raw.values()) <= 0 for i in range(len(SOURCES))):
+            self.show_error("at least one model must stay enabled")
+            return
+        self.session.apply([SetWeights(tuple(raw.items()), self.session.control.state.preset)])
+
+    # -- presets ---------------------------------------------------------------------------------
+    def load_preset(self, name_or_path: str) -> None:
+        try:
+            preset = load_preset(name_or_path)
+        except DannaSepError as exc:
+            self.show_error(str(exc))
+            return
+        self.session.apply([SetWeights(tuple(preset.weights.items()), preset.name)])
+        self.settings.setValue("preset", name_or_path)
+
+    def open_preset_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load fusion preset", str(Path.home()), "Presets (*.toml)")
+        if path:
+            self.load_preset(path)
+
+    def save_preset(self, path: str | None = None) -> Path | None:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save fusion preset", str(Path.home() / "my-preset.toml"), "Presets (*.toml)"
+            )
+        if not path:
+            return None
+        state = self.session.control.state
+        try:
+            preset = make_preset(Path(path).stem, dict(state.weights), f"saved from Danna-Sep Live ({state.preset})")
+            Path(path).write_text(preset_to_toml(preset))
+        except (DannaSepError, OSError) as exc:
+            self.show_error(f"cannot save the preset: {exc}")
+            return None
+        return Path(path)
+
+    # -- export ----------------------------------------------------------------------------------
+    def export_dialog(self, modal: bool = True) -> ExportDialog | None:
+        """Ask where and what to export; `modal=False` returns the dialog unshown (scripts, tests)."""
+        if self.session.source is None:
+            self.show_error("open a file first; export separates the loaded file")
+            return None
+        dialog = ExportDialog(
+            self.session.source, str(self.settings.value("export_folder", str(Path.home()))), parent=self
+        )
+        if modal and dialog.exec():
+            self.start_export(dialog)
+        return dialog
+
+    def start_export(self, dialog: ExportDialog) -> None:
+        """Export what is heard: the current fusion weights, written to a temporary preset."""
+        state = self.session.control.state
+        preset_path = Path(self._tempdir.name) / "current.toml"
+        try:
+            preset_path.write_text(preset_to_toml(make_preset("current", dict(state.weights))))
+            request = dialog.request(str(preset_path), self.session.settings.weights_dir)
+            if not request.stems:
+                raise DannaSepError("choose at least one stem to export")
+            self.session.start_export(request)
+        except DannaSepError as exc:
+            self.show_error(str(exc))
+            return
+        self.settings.setValue("export_folder", str(request.out_dir))
+        self.export_bar.setVisible(True)
+        self.export_cancel.setVisible(True)
+        self.export_bar.setValue(0)
+
+    def cancel_export(self) -> None:
+        if self.session.export is not None:
+            self.session.export.cancel()
+
+    def _refresh_export(self) -> None:
+        job = self.session.export
+        if job is None or self.export_bar.isHidden():  # isVisible() is False while the window is hidden
+            return
+        state = job.poll()
+        self.export_bar.setValue(round(100 * job.done_fraction))
+        eta = job.eta_seconds
+        self.export_bar.setFormat(f"exporting %p%  (ETA {eta:.0f} s)" if eta is not None else "exporting %p%")
+        if state != "running":
+            self.export_bar.setVisible(False)
+            self.export_cancel.setVisible(False)
+            if state == "done":
+                self.statusBar().showMessage(f"exported {len(job.outputs)} stems to {job.request.out_dir}", 10_000)
+            elif state == "cancelled":
+                self.statusBar().showMessage("export cancelled; nothing was written", 10_000)
+            else:
+                self.show_error(f"export failed: {job.error}")
+
+    # -- refresh -----------------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        if self.error_box is None:
+            self.error_box = QMessageBox(
+                QMessageBox.Icon.Warning, "Danna-Sep Live", message, QMessageBox.StandardButton.Ok, self
+            )
+            self.error_box.setObjectName("error-box")
+        self.error_box.setText(message)
+        self.error_box.show()
+
+    def refresh(self) -> None:
+        event = self.session.poll()
+        if event == "failed":
+            self.show_error(self.session.error)
+            self.waveform.set_overview(None)
+        elif event == "ready":
+            self.waveform.set_overview(self.session.overview)
+            self.setWindowTitle(f"Danna-Sep Live — {self.session.source.name}")
+        state = self.session.control.state
+        for name, strip in self.strips.items():
+            strip.show_state(state.strip_state(name))
+        self.fusion.show_weights(dict(state.weights), state.normalised_weights())
+        index = self.preset_combo.findText(state.preset)
+        if index >= 0 and index != self.preset_combo.currentIndex():
+            self.preset_combo.setCurrentIndex(index)
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(state.transport.playing and self.session.engine is not None)
+        self.play_button.setText("Pause" if self.play_button.isChecked() else "Play")
+        self.play_button.blockSignals(False)
+        self.ab_button.blockSignals(True)
+        self.ab_button.setChecked(state.monitor == "original")
+        self.ab_button.setText("Original" if state.monitor == "original" else "Split")
+        self.ab_button.blockSignals(False)
+        levels = self.session.levels()
+        for i, name in enumerate(STRIPS):
+            self.strips[name].meter.set_peak(float(levels[i]))
+        self._ticks += 1
+        # text changes relayout the window; the numbers are readable at a few updates per second
+        if self._ticks % 8 == 0:
+            self._refresh_status(state)
+            self._refresh_export()
+        elif self._ticks % 3 == 0:
+            self._refresh_position(state)
+
+    @staticmethod
+    def _set_text(label: QLabel, text: str) -> None:
+        if label.text() != text:
+            label.setText(text)
+
+    def _refresh_position(self, state) -> None:
+        status = self.session.status()
+        if status is None:
+            return
+        heard = self.session.audible_position()
+        self.waveform.set_position(heard, state.transport.loop)
+        self._set_text(self.time_label, f"{_clock(heard)} / {_clock(status.duration or 0.0)}")
+
+    def _refresh_status(self, state) -> None:
+        status = self.session.status()
+        if status is None:
+            if not self.session.loading:
+                self._set_text(self.status_label, self.session.error or "no file loaded")
+            return
+        self._refresh_position(state)
+        bridge = self.session.bridge
+        osc = f"OSC {bridge.address[1]} ({len(bridge.clients)} clients)" if bridge else "OSC off"
+        self._set_text(
+            self.status_label,
+            f"latency {1000 * status.latency_samples / 44100:.0f} ms ({status.latency_samples} samples) · "
+            f"worker RTF {status.worker_rtf:.2f} · under-runs {status.underruns + status.device_underflows} · "
+            f"CPU {100 * status.cpu_load:.0f}% · {osc} · preset {state.preset}",
+        )
+        trained = all("UNTRAINED" not in p for p in status.models.values())
+        self._set_text(self.weights_label, "weights: trained" if trained else "weights: UNTRAINED (random)")
+        self.weights_label.setStyleSheet("" if trained else "color: #d33; font-weight: bold")
+        self.weights_label.setToolTip("\n".join(f"{m}: {self._describe_weights(p)}" for m, p in status.models.items()))
+
+    @staticmethod
+    def _describe_weights(provenance: str) -> str:
+        if provenance.startswith("UNTRAINED"):
+            return provenance
+        try:
+            info = read_sidecar(Path(provenance))
+        except DannaSepError:
+            return provenance
+        training = info.get("training", {})
+        score = info.get("scores", {}).get("valid_sdr")
+        detail = f"{training.get('how', '')}, {training.get('steps', '?')} steps on {training.get('data', '?')}"
+        return f"{provenance} — {detail}" + (
+            f", validation SDR {score:.2f} dB" if isinstance(score, float) and math.isfinite(score) else ""
+        )
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.timer.stop()
+        self.session.shutdown()
+        self._tempdir.cleanup()
+        super().closeEvent(event)

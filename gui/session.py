@@ -1,0 +1,207 @@
+"""The app's model, free of Qt: the live engine of the loaded file, the OSC bridge, export jobs.
+
+Loading a file starts a LiveEngine in a background thread (its models take a few seconds to load)
+so the window stays responsive; `poll()` reports when it is ready or why it failed. Every change
+to gains, mutes, weights or transport goes through the engine's control plane, which also echoes
+it to OSC clients; the window reads the control state on a timer.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dannasep.engine.audio.reader import AudioInput
+from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.control.commands import Command
+from dannasep.engine.control.plane import ControlPlane
+from dannasep.engine.control.state import EngineState
+from dannasep.engine.errors import DannaSepError
+from dannasep.engine.osc.bridge import OscBridge, OscConfig
+from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
+from dannasep.gui.export_job import ExportJob, ExportRequest
+
+
+@dataclass
+class SessionSettings:
+    preset: str = "paper"
+    weights_dir: Path | None = None
+    output_device: str | None = None
+    multichannel: bool = False
+    osc_port: int | None = 9010
+
+
+@dataclass
+class Overview:
+    """A waveform summary for drawing: peak per column of `samples_per_column`, (columns,)."""
+
+    peaks: np.ndarray
+    duration: float
+
+
+def overview_of(audio: np.ndarray, columns: int = 2000) -> Overview:
+    """(frames, channels) -> per-column peak of |audio| over both channels."""
+    frames = audio.shape[0]
+    columns = max(1, min(columns, frames))
+    edges = np.linspace(0, frames, columns + 1).astype(np.int64)
+    mono = np.abs(audio).max(axis=1)
+    peaks = np.maximum.reduceat(mono, edges[:-1]) if frames else np.zeros(columns)
+    return Overview(peaks.astype(np.float32), frames / SAMPLE_RATE)
+
+
+@dataclass
+class Session:
+    settings: SessionSettings = field(default_factory=SessionSettings)
+    engine: LiveEngine | None = None
+    bridge: OscBridge | None = None
+    source: Path | None = None
+    overview: Overview | None = None
+    error: str = ""
+    loading: bool = False
+    export: ExportJob | None = None
+
+    def __post_init__(self):
+        self._loader: threading.Thread | None = None
+        self._pending: tuple[LiveEngine | None, str] | None = None
+        self._lock = threading.Lock()
+        self._levels = None
+        # a control plane exists even before a file is loaded, so the window always has a state
+        preset = load_preset(self.settings.preset)
+        self._idle_control = ControlPlane(EngineState(weights=tuple(preset.weights.items()), preset=preset.name))
+
+    # -- loading -------------------------------------------------------------------------------
+    @property
+    def control(self) -> ControlPlane:
+        return self.engine.control if self.engine is not None else self._idle_control
+
+    def load(self, path: Path | None, input_device: str | None = None) -> None:
+        """Start playing `path`, or the live `input_device` when path is None; returns at once."""
+        self.close_engine()
+        self.error = ""
+        self.loading = True
+        self.source = Path(path) if path is not None else None
+        self._loader = threading.Thread(
+            target=self._load, args=(self.source, input_device), name="dannasep-load", daemon=True
+        )
+        self._loader.start()
+
+    def load_input(self, device: str) -> None:
+        self.load(None, device)
+
+    def _load(self, path: Path | None, input_device: str | None) -> None:
+        try:
+            if path is not None:
+                with AudioInput.open(path):
+                    pass  # a clear error for unreadable files before any engine starts
+            engine = LiveEngine(
+                LiveConfig(
+                    source=path,
+                    input_device=input_device,
+                    output_device=self.settings.output_device,
+                    multichannel=self.settings.multichannel,
+                    preset=self.settings.preset,
+                    weights_dir=self.settings.weights_dir,
+                )
+            )
+            engine.control.apply(self._carry_over(), source="gui")
+            engine.start()
+            result = (engine, "")
+        except DannaSepError as exc:
+            result = (None, str(exc))
+        except Exception as exc:
+            result = (None, f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self._pending = result
+
+    def _carry_over(self) -> list[Command]:
+        """Mixer settings the user made before (or while) loading survive the new file."""
+        from dannasep.engine.control.commands import SetGain, SetMute, SetSolo, SetWeights
+
+        state = self._idle_control.state
+        commands: list[Command] = [SetWeights(state.weights, state.preset)]
+        for name, strip in zip(("drums", "bass", "other", "vocals", "dry"), state.strips, strict=True):
+            commands += [SetGain(name, strip.gain_db), SetMute(name, strip.mute)]
+            if name != "dry":
+                commands.append(SetSolo(name, strip.solo))
+        return commands
+
+    def poll(self) -> str | None:
+        """Called by the window's timer. Returns "ready", "failed" or None (nothing new)."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            if self.engine is not None:
+                try:
+                    self.engine.check_health()
+                except DannaSepError as exc:
+                    self.error = str(exc)
+                    self.close_engine()
+                    return "failed"
+            return None
+        engine, error = pending
+        self.loading = False
+        if engine is None:
+            self.error = error
+            return "failed"
+        self.engine = engine
+        self.overview = overview_of(engine.audio) if engine.audio is not None else None
+        self._levels = engine.level_reader()
+        self._start_osc()
+        return "ready"
+
+    def _start_osc(self) -> None:
+        if self.settings.osc_port is None or self.engine is None:
+            return
+        try:
+            self.bridge = OscBridge(
+                self.engine.control,
+                OscConfig(port=self.settings.osc_port),
+                latency_samples=lambda: self.engine.latency_samples if self.engine else 0,
+                levels=self.engine.level_reader(),
+            )
+            self.bridge.start()
+        except DannaSepError as exc:
+            self.bridge = None
+            self.error = f"OSC is off: {exc}"
+
+    def close_engine(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+        if self.engine is not None:
+            # the mixer and fusion settings outlive the engine and carry over to the next file
+            self._idle_control = ControlPlane(self.engine.control.state)
+            self.engine.stop()
+            self.engine = None
+        self._levels = None
+
+    # -- state for the window -----------------------------------------------------------------
+    def apply(self, commands: list[Command]) -> None:
+        self.control.apply(commands, source="gui")
+
+    def status(self) -> EngineStatus | None:
+        return self.engine.status() if self.engine is not None else None
+
+    def levels(self) -> np.ndarray:
+        return self._levels() if self._levels is not None else np.zeros(6)
+
+    def audible_position(self) -> float:
+        """What the listener hears now: the stream position minus the latency."""
+        status = self.status()
+        if status is None:
+            return 0.0
+        return max(0.0, status.position - status.latency_samples / SAMPLE_RATE)
+
+    # -- export ---------------------------------------------------------------------------------
+    def start_export(self, request: ExportRequest) -> ExportJob:
+        if self.export is not None and self.export.state == "running":
+            raise DannaSepError("an export is already running")
+        self.export = ExportJob(request)
+        return self.export
+
+    def shutdown(self) -> None:
+        if self.export is not None:
+            self.export.cancel()
+        self.close_engine()

@@ -1,0 +1,1 @@
+"""Thin widgets: they draw what they are given and emit what the user did; no engine logic."""
