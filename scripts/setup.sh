@@ -28,10 +28,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 #   liblo-tools               oscsend/oscdump, an independent OSC client for the bridge's tests
 #   fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k
 #                             the synthetic training songs: GM instruments, real drum kits, sung vocals
+#   g++ python3-dev           pyworld (WORLD vocoder for the sung vocals) builds from source
 #   ffmpeg                    musdb (used for evaluation) refuses to import without it
 #   xvfb + the X/GL/font libs the PyQt6 app and its screenshot under a virtual display
 APT_PACKAGES=(
-    ca-certificates python3-venv
+    ca-certificates python3-venv g++ python3-dev
     libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools
     fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k ffmpeg
     xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
@@ -59,9 +60,7 @@ echo "==> installing PyTorch 2.13.0 (CPU)"
 "${PIP[@]}" install torch==2.13.0
 echo "torch==2.13.0" > .venv/constraints.txt
 echo "==> installing dannasep and its Python dependencies"
-"${PIP[@]}" install -c .venv/constraints.txt -e ".[train,test,onnx]"
-# pyworld builds from source and is optional (vocals fall back to General MIDI voices without it)
-"${PIP[@]}" install -c .venv/constraints.txt pyworld || echo "note: pyworld failed to build; synthetic vocals will use GM voices"
+"${PIP[@]}" install -c .venv/constraints.txt -e ".[train,gui,test,onnx]"
 
 echo "==> installed: $(.venv/bin/dannasep --version)"
 if [ "$RUN_DEMO" -eq 1 ]; then

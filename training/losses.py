@@ -22,8 +22,9 @@ from dannasep.engine.dsp.wiener import wiener
 SUBSETS: tuple[tuple[int, ...], ...] = tuple(
     chain(combinations(range(4), 1), combinations(range(4), 2), combinations(range(4), 3))
 )
-_INDICATORS = torch.tensor([[1.0 if s in subset else 0.0 for s in range(4)] for subset in SUBSETS],
-                           dtype=torch.float64)  # (14, 4): which sources each subset sums
+_INDICATORS = torch.tensor(
+    [[1.0 if s in subset else 0.0 for s in range(4)] for subset in SUBSETS], dtype=torch.float64
+)  # (14, 4): which sources each subset sums
 
 
 def subset_sums(x: torch.Tensor) -> torch.Tensor:
@@ -53,8 +54,14 @@ def weighted_sdr(estimate: torch.Tensor, target: torch.Tensor, mixture: torch.Te
     def dot(a, b):
         return (a * b).sum(dim=-1)
 
-    return _wsdr_from_dots(dot(target, target), dot(estimate, estimate), dot(target, estimate),
-                           dot(noise, noise), dot(noise_est, noise_est), dot(noise, noise_est)).mean()
+    return _wsdr_from_dots(
+        dot(target, target),
+        dot(estimate, estimate),
+        dot(target, estimate),
+        dot(noise, noise),
+        dot(noise_est, noise_est),
+        dot(noise, noise_est),
+    ).mean()
 
 
 def _wsdr_from_dots(tt, ee, te, nn, mm_hat, nn_hat):

@@ -85,6 +85,33 @@ def _pick_checkpoint(arch: str, candidates: list[Path], size: str | None) -> Pat
     return candidates[0] if len(candidates) == 1 else None
 
 
+def load_model(arch: str, config: SeparatorConfig) -> LoadedModel:
+    """The checkpoint of `arch` in the weights folder (shipped weights by default), ready for CPU
+    inference; a seeded random network flagged UNTRAINED when none is there and that is allowed."""
+    folder = Path(config.weights_dir) if config.weights_dir else shipped_weights_dir()
+    candidates = find_checkpoints(folder).get(arch, [])
+    chosen = _pick_checkpoint(arch, candidates, config.size)
+    if chosen is not None:
+        model = load_checkpoint(chosen, architecture=arch)
+        trained = "untrained" not in str(model.checkpoint_info.get("training", {}).get("how", ""))
+        provenance = str(chosen)
+    else:
+        if config.weights_dir is not None or not config.allow_untrained:
+            have = ", ".join(p.name for p in candidates) or "none"
+            raise CheckpointError(
+                f"{folder}: no {arch} checkpoint of size {config.size or 'live'} "
+                f"(found: {have}); train or import one, or choose another --preset"
+            )
+        size = config.size or "live"
+        torch.manual_seed(0)  # the same random weights every run, so results are reproducible
+        model = load_model_config(arch, size).build()
+        trained = False
+        provenance = f"UNTRAINED {arch}-{size} (random weights; stems will not be meaningful)"
+    prepare_for_cpu_inference(model)
+    estimator = StemEstimator(model, config.wiener_iterations, config.precision)
+    return LoadedModel(estimator, provenance, trained)
+
+
 class Separator:
     """Loads once; separates many waveforms or files. See the module docstring."""
 
@@ -103,28 +130,7 @@ class Separator:
 
     # -- loading -----------------------------------------------------------------------------
     def _load(self, arch: str) -> LoadedModel:
-        folder = Path(self.config.weights_dir) if self.config.weights_dir else shipped_weights_dir()
-        candidates = find_checkpoints(folder).get(arch, [])
-        chosen = _pick_checkpoint(arch, candidates, self.config.size)
-        if chosen is not None:
-            model = load_checkpoint(chosen, architecture=arch)
-            trained = "untrained" not in str(model.checkpoint_info.get("training", {}).get("how", ""))
-            provenance = str(chosen)
-        else:
-            if self.config.weights_dir is not None or not self.config.allow_untrained:
-                have = ", ".join(p.name for p in candidates) or "none"
-                raise CheckpointError(
-                    f"{folder}: no {arch} checkpoint of size {self.config.size or 'live'} "
-                    f"(found: {have}); train or import one, or choose another --preset"
-                )
-            size = self.config.size or "live"
-            torch.manual_seed(0)  # the same random weights every run, so results are reproducible
-            model = load_model_config(arch, size).build()
-            trained = False
-            provenance = f"UNTRAINED {arch}-{size} (random weights; stems will not be meaningful)"
-        prepare_for_cpu_inference(model)
-        estimator = StemEstimator(model, self.config.wiener_iterations, self.config.precision)
-        return LoadedModel(estimator, provenance, trained)
+        return load_model(arch, self.config)
 
     @property
     def all_trained(self) -> bool:
@@ -197,4 +203,4 @@ class Separator:
             )
 
 
-__all__ = ["OutputError", "SeparationResult", "Separator", "SeparatorConfig"]
+__all__ = ["LoadedModel", "OutputError", "SeparationResult", "Separator", "SeparatorConfig", "load_model"]

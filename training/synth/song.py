@@ -76,11 +76,15 @@ def render_song(seed: int, seconds: float, renderer: FluidRenderer, use_festival
         details["other"].append({"family": part.name, "program": part.program, "style": part.style, "pan": position})
 
     sing = vocals.festival_available() if use_festival is None else use_festival
+    lead = None
     if sing and (use_festival or rng.random() < FESTIVAL_SHARE):
         voice = vocals.random_voice(rng)
-        lead = vocals.sing(plan.vocals.notes, n, voice, rng)
-        details["vocals"] = {"method": "festival+WORLD", "formant_scale": voice.formant_scale}
-    else:
+        try:
+            lead = vocals.sing(plan.vocals.notes, n, voice, rng)
+            details["vocals"] = {"method": "festival+WORLD", "formant_scale": voice.formant_scale}
+        except vocals.SingingError as error:  # festival crashes on a few scores; the song still gets a voice
+            details["vocals_note"] = str(error)
+    if lead is None:
         lead = renderer.render(plan.vocals, n, pitch_wobble_cents=float(rng.uniform(15, 40))).mean(axis=1)
         details["vocals"] = {"method": f"GM program {plan.vocals.program}"}
     vocal = mixing.pan(lead, float(rng.uniform(-0.1, 0.1)))

@@ -19,11 +19,16 @@ import numpy as np
 import soundfile as sf
 
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.errors import DannaSepError
 from dannasep.training.synth.music import KEY_NAMES, Note
 
 FRAME_MS = 10.0
 _BAND_EDGE_HZ = 7400.0
 _NOTE_NAMES = tuple(name.replace("Eb", "D#").replace("Ab", "G#").replace("Bb", "A#") for name in KEY_NAMES)
+
+
+class SingingError(DannaSepError):
+    """festival could not sing a score."""
 
 
 def _pyworld():
@@ -85,9 +90,11 @@ def _festival(notes: tuple[Note, ...]) -> tuple[np.ndarray, int]:
     with tempfile.TemporaryDirectory(prefix="dannasep-sing-") as tmp:
         score, wav = Path(tmp) / "song.xml", Path(tmp) / "song.wav"
         score.write_text(_singing_xml(notes))
-        subprocess.run(
-            ["text2wave", "-mode", "singing", str(score), "-o", str(wav)], check=True, capture_output=True, timeout=120
-        )
+        command = ["text2wave", "-mode", "singing", str(score), "-o", str(wav)]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=120)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            raise SingingError(f"festival failed on the score: {error}") from error
         audio, rate = sf.read(wav, dtype="float64")
     return audio, rate
 

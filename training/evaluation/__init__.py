@@ -1,0 +1,1 @@
+"""Scoring separations: every model alone, fusion presets, the mixture baseline and oracles."""

@@ -1,0 +1,1 @@
+"""Finding fusion weights on the validation split."""
