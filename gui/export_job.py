@@ -39,15 +39,12 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel) -> 
     with contextlib.suppress(OSError):
         os.nice(19)
     try:
-        import torch
-
         from dannasep.engine.audio.writer import AudioFormat
         from dannasep.engine.errors import DannaSepError
         from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
 
-        torch.set_num_threads(1)
         separator = Separator(
-            SeparatorConfig(preset=request.preset, weights_dir=request.weights_dir, stems=request.stems)
+            SeparatorConfig(preset=request.preset, weights_dir=request.weights_dir, stems=request.stems, threads=1)
         )
         naming = OutputNaming(
             request.out_dir, request.template, request.container, Path(request.preset).stem, request.overwrite

@@ -2,6 +2,7 @@
 stems are known, separates it with the shipped weights, writes the four stems and scores them."""
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,26 +30,25 @@ def register(subparsers) -> None:
             "separate it into four stems with the shipped weights and the chosen fusion preset, and print where "
             "the stems are, how fast it ran and the SDR of each stem against the truth."
         ),
-        epilog="then: dannasep gui OUT/demo-song.wav   to hear the split live (needs a display and audio output)",
+        epilog=(
+            "On a machine with a display the app then opens with the demo song loaded: press space to hear the "
+            "split live. Headless, the offline result is all, and the demo says so."
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("dannasep-demo"), help="folder (default ./dannasep-demo)")
     parser.add_argument("--preset", default="paper", help="fusion preset (default: paper)")
     parser.add_argument("--seconds", type=float, default=DEMO_SECONDS, help="song length (default 20)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    parser.add_argument("--no-gui", action="store_true", help="do not open the app even when a display is there")
     parser.set_defaults(handler=run)
 
 
 def render_demo_song(out: Path, seconds: float) -> tuple[Path, np.ndarray]:
     """Writes OUT/demo-song.wav and OUT/truth/<stem>.wav; returns the song path and (4, 2, time) truth."""
-    from dannasep.training.synth.fluid import FluidRenderer
     from dannasep.training.synth.song import render_song
 
-    renderer = FluidRenderer()
-    try:
-        song = render_song(DEMO_SEED, seconds, renderer)
-    finally:
-        renderer.close()
+    song = render_song(DEMO_SEED, seconds)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     path = out / "demo-song.wav"
     sf.write(path, song.mixture, SAMPLE_RATE, subtype="PCM_16")
@@ -90,5 +90,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"  mean SDR {sdr.mean():.1f} dB against the true stems in {args.out / 'truth'}")
     if not separator.all_trained:
         print("warning: some models have random weights, so these stems are NOT a real separation", file=sys.stderr)
-    print(f"next: dannasep gui {song}   (live preview; needs a display and an audio output)")
-    return 0
+    return _open_app(song, args.no_gui)
+
+
+def _open_app(song: Path, refused: bool) -> int:
+    """A newcomer's first minute: with a display, the app opens with the demo song loaded."""
+    reason = None
+    if refused:
+        reason = "--no-gui"
+    elif not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        reason = "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    else:
+        try:
+            from dannasep.gui.app import run as run_app
+        except ImportError as error:
+            reason = f"the app cannot load ({error})"
+    if reason is not None:
+        print(f"not opening the app: {reason}; on a desktop, 'dannasep gui {song}' plays the split live")
+        return 0
+    print("opening the app with the demo song: press space to hear the split live")
+    return run_app(song)

@@ -13,7 +13,10 @@ from dannasep.engine.constants import HOP_LENGTH, N_FFT
 
 @lru_cache(maxsize=8)
 def _hann(n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
+    # Cached, so it must never be an inference tensor: one made under inference_mode would break
+    # every later autograd use (training after a validation pass).
+    with torch.inference_mode(False):
+        return torch.hann_window(n_fft, periodic=True, device=device, dtype=dtype)
 
 
 def num_frames(length: int, hop: int = HOP_LENGTH) -> int:

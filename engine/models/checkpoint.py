@@ -73,14 +73,21 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     scores: dict[str, Any] | None = None,
     name: str | None = None,
+    parameter_dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write ``folder/<name>.safetensors`` and its sidecar atomically; returns the weights path.
 
     `training` records how the weights were made (data, steps, commit...), `scores` how they score.
+    `parameter_dtype` float16 halves the file (shipped weights); buffers such as batch-norm
+    statistics stay float32. Loading casts back to the model's dtype.
     """
     folder = Path(folder)
     weights_path = folder / f"{name or checkpoint_stem(model)}.safetensors"
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    parameter_names = {k for k, _ in model.named_parameters()}
+    tensors = {
+        k: v.detach().cpu().to(parameter_dtype if k in parameter_names else v.dtype).contiguous().clone()
+        for k, v in model.state_dict().items()
+    }
     _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp)))
     sidecar = {
         "format": FORMAT,
@@ -93,6 +100,7 @@ def save_checkpoint(
         "sample_rate": model.sample_rate,
         "parameters": model.num_parameters(),
         "sha256": sha256_of(weights_path),
+        "parameter_dtype": str(parameter_dtype).removeprefix("torch."),
         "training": training or {"how": "untrained (random initialisation)"},
         "scores": scores or {},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

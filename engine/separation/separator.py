@@ -49,6 +49,7 @@ class SeparatorConfig:
     stems: tuple[str, ...] = SOURCES
     allow_untrained: bool = True
     channel_policy: str = "downmix"
+    threads: int | None = None  # torch CPU threads for this process; None leaves the current setting
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class Separator:
     def __init__(self, config: SeparatorConfig | None = None, log: Callable[[str], None] | None = None):
         self.config = config or SeparatorConfig()
         self.log = log or (lambda _msg: None)
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
         unknown = sorted(set(self.config.stems) - set(SOURCES))
         if unknown or not self.config.stems:
             raise DannaSepError(f"unknown stems {unknown}; choose from {', '.join(SOURCES)}")

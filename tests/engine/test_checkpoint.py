@@ -32,6 +32,19 @@ def test_round_trip_gives_identical_outputs(saved):
     assert sidecar["parameters"] == model.num_parameters() and len(sidecar["sha256"]) == 64
 
 
+def test_half_precision_storage_halves_the_file_and_loads_back_as_float32(saved, tmp_path):
+    model, full_path = saved
+    half_path = save_checkpoint(model, tmp_path / "half", training={"how": "test"}, parameter_dtype=torch.float16)
+    assert half_path.stat().st_size < 0.55 * full_path.stat().st_size
+    loaded = load_checkpoint(half_path, architecture="demucs")
+    assert json.loads(half_path.with_suffix(".json").read_text())["parameter_dtype"] == "float16"
+    for name, value in loaded.state_dict().items():
+        original = model.state_dict()[name]
+        assert value.dtype == original.dtype
+        if value.is_floating_point():  # within float16 rounding, buffers exact
+            assert torch.allclose(value, original, rtol=1e-3, atol=1e-4), name
+
+
 def test_wrong_architecture_is_refused(saved):
     _, path = saved
     with pytest.raises(CheckpointError, match="holds a 'demucs' model, but a 'xumx'"):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from audio_fixtures import write_song
-from jack_fixtures import jack_server
 
+from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from audio_fixtures import write_song
-from jack_fixtures import jack_server
 from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.osc_packet import OscPacket
 
+from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import EngineState

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from audio_fixtures import write_song
-from jack_fixtures import jack_server
 from PyQt6.QtCore import QSettings, Qt
 from pythonosc.udp_client import SimpleUDPClient
 
+from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.commands import SetGain, SetMute, SetWeight
 from dannasep.gui.main_window import MainWindow

@@ -68,13 +68,8 @@ def _is_complete(folder: Path) -> bool:
     return all((folder / f"{stem}.wav").is_file() for stem in STEM_FILES) and (folder / "song.json").is_file()
 
 
-_renderer = None
-
-
 def _render_job(job: TrackJob, out: Path, overwrite: bool) -> tuple[TrackJob, str, dict, bool]:
-    """Runs in a worker: one persistent FluidSynth per process."""
-    global _renderer
-    from dannasep.training.synth.fluid import FluidRenderer
+    """Runs in a worker process."""
     from dannasep.training.synth.music import plan_song
     from dannasep.training.synth.song import render_song, song_name
 
@@ -82,9 +77,7 @@ def _render_job(job: TrackJob, out: Path, overwrite: bool) -> tuple[TrackJob, st
     folder = _folder(out, job.split) / name
     if _is_complete(folder) and not overwrite:
         return job, name, json.loads((folder / "song.json").read_text()), False
-    if _renderer is None:
-        _renderer = FluidRenderer()
-    song = render_song(job.seed, job.seconds, _renderer)
+    song = render_song(job.seed, job.seconds)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder.parent))
     try:
         sf.write(staging / "mixture.wav", song.mixture, SAMPLE_RATE, subtype="PCM_16")

@@ -2,9 +2,17 @@
 
 The synth renders dry (reverb and chorus off) so no tail leaks from one stem into the next; the
 mixing stage adds its own randomised reverb per stem. Between parts every channel gets "all sound
-off", the synth is reset and a short stretch of silence is rendered and thrown away.
+off" and a controller reset, and silence is rendered and thrown away until the output is exactly zero.
+
+Two things keep a render bit-exact whatever came before it: samples are read as float through
+`fluid_synth_write_float` (pyfluidsynth's int16 path adds dither from a running table), and each
+part starts on one of FluidSynth's 64-sample block boundaries (events take effect at the next
+block, so a part started mid-block would have every note shifted by the previous part's length).
+Voices keep a little state across uses (the first block of a re-used voice differs in the last
+bits), so a song that must render identically every time gets a synth of its own.
 """
 
+import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +23,10 @@ from dannasep.training.synth.music import Part
 
 SOUNDFONT_CANDIDATES = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), Path("/usr/share/sounds/sf2/default-GM.sf2"))
 DRUM_CHANNEL = 9
-_FLUSH_SECONDS = 0.25
-_BLOCK = 512
+_FLUSH_BLOCKS = 16  # FluidSynth blocks of silence rendered per flush round
+_FLUSH_ROUNDS = 100
+FLUID_BLOCK = 64  # FLUID_BUFSIZE, fixed in FluidSynth
+_BLOCK = 8 * FLUID_BLOCK
 
 
 class SynthUnavailableError(DannaSepError):
@@ -50,9 +60,19 @@ class FluidRenderer:
         self._font = self._synth.sfload(str(soundfont or find_soundfont()))
         if self._font < 0:
             raise SynthUnavailableError(f"FluidSynth could not load the SoundFont {soundfont}")
+        self._write_float = fluidsynth._fl.fluid_synth_write_float
+        self._write_float.argtypes = [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p, ctypes.c_int, ctypes.c_int] * 2
+        self._write_float.restype = ctypes.c_int
+        self._rendered = 0  # samples read since creation, to find the block boundary
 
     def close(self) -> None:
         self._synth.delete()
+
+    def __enter__(self) -> "FluidRenderer":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
     def render(self, part: Part, n_samples: int, pitch_wobble_cents: float = 0.0) -> np.ndarray:
         """Render `part` alone; returns float32 (n_samples, 2) in [-1, 1].
@@ -91,14 +111,28 @@ class FluidRenderer:
             if wobble:
                 cents = wobble * np.sin(2 * np.pi * 5.5 * position / self.sample_rate)
                 self._synth.pitch_bend(channel, int(cents / 200 * 8191))  # default bend range ±2 semitones
-            block = np.asarray(self._synth.get_samples(count), np.float32).reshape(-1, 2)
-            out[position : position + count] = block / 32768.0
+            out[position : position + count] = self._read(count)
             position += count
         return position
+
+    def _read(self, count: int) -> np.ndarray:
+        """The next `count` samples, float32 (count, 2)."""
+        block = np.empty((count, 2), np.float32)
+        address = block.ctypes.data
+        if self._write_float(self._synth.synth, count, address, 0, 2, address + 4, 0, 2) != 0:
+            raise SynthUnavailableError("FluidSynth failed to render")
+        self._rendered += count
+        return block
 
     def _flush(self) -> None:
         for channel in range(16):
             self._synth.cc(channel, 120, 0)  # all sound off
             self._synth.cc(channel, 121, 0)  # reset controllers
-        self._synth.system_reset()
-        self._synth.get_samples(int(_FLUSH_SECONDS * self.sample_rate))
+            self._synth.pitch_bend(channel, 0)
+        # No system_reset: it brings FluidSynth's reverb back, whose tail then rings for seconds.
+        for _ in range(_FLUSH_ROUNDS):
+            if not np.any(self._read(_FLUSH_BLOCKS * FLUID_BLOCK)):
+                break
+        else:
+            raise SynthUnavailableError("FluidSynth kept sounding after 'all sound off'")
+        self._read(-self._rendered % FLUID_BLOCK)

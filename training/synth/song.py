@@ -35,8 +35,8 @@ def song_name(plan: SongPlan) -> str:
     return f"Synth {plan.seed:010d} - {plan.groove} in {key}{'m' if plan.minor else ''} at {plan.tempo:.0f}"
 
 
-def render_song(seed: int, seconds: float, renderer: FluidRenderer, use_festival: bool | None = None) -> Song:
-    """Render a deterministic song for `seed`.
+def render_song(seed: int, seconds: float, use_festival: bool | None = None) -> Song:
+    """Render a deterministic song for `seed`, bit-exact on every call (on a fresh FluidSynth).
 
     Drums come from a random Hydrogen kit for about half the songs (GM kit otherwise); vocals are
     sung by festival+WORLD for about 70 % (a General MIDI voice patch otherwise). `use_festival`
@@ -54,39 +54,42 @@ def render_song(seed: int, seconds: float, renderer: FluidRenderer, use_festival
         "swing": plan.swing,
     }
 
-    kits = hydrogen.usable_kits()
-    if kits and rng.random() < HYDROGEN_SHARE:
-        kit = kits[int(rng.integers(len(kits)))]
-        drums = kit.render(plan.drums.notes, n, rng)
-        details["drums"] = f"Hydrogen kit {kit.name}"
-    else:
-        drums = renderer.render(plan.drums, n)
-        details["drums"] = "General MIDI kit (FluidR3)"
+    with FluidRenderer() as renderer:
+        kits = hydrogen.usable_kits()
+        if kits and rng.random() < HYDROGEN_SHARE:
+            kit = kits[int(rng.integers(len(kits)))]
+            drums = kit.render(plan.drums.notes, n, rng)
+            details["drums"] = f"Hydrogen kit {kit.name}"
+        else:
+            drums = renderer.render(plan.drums, n)
+            details["drums"] = "General MIDI kit (FluidR3)"
 
-    bass = renderer.render(plan.bass, n)
-    details["bass"] = f"GM program {plan.bass.program}"
+        bass = renderer.render(plan.bass, n)
+        details["bass"] = f"GM program {plan.bass.program}"
 
-    other = np.zeros((n, 2), np.float32)
-    details["other"] = []
-    for part in plan.others:
-        position = float(rng.uniform(-0.5, 0.5))
-        rendered = renderer.render(part, n)
-        level = 10 ** (rng.uniform(-6, 0) / 20) / (np.sqrt(np.mean(rendered**2)) + 1e-9)
-        other += mixing.pan(rendered.mean(axis=1), position) * level
-        details["other"].append({"family": part.name, "program": part.program, "style": part.style, "pan": position})
+        other = np.zeros((n, 2), np.float32)
+        details["other"] = []
+        for part in plan.others:
+            position = float(rng.uniform(-0.5, 0.5))
+            rendered = renderer.render(part, n)
+            level = 10 ** (rng.uniform(-6, 0) / 20) / (np.sqrt(np.mean(rendered**2)) + 1e-9)
+            other += mixing.pan(rendered.mean(axis=1), position) * level
+            details["other"].append(
+                {"family": part.name, "program": part.program, "style": part.style, "pan": position}
+            )
 
-    sing = vocals.festival_available() if use_festival is None else use_festival
-    lead = None
-    if sing and (use_festival or rng.random() < FESTIVAL_SHARE):
-        voice = vocals.random_voice(rng)
-        try:
-            lead = vocals.sing(plan.vocals.notes, n, voice, rng)
-            details["vocals"] = {"method": "festival+WORLD", "formant_scale": voice.formant_scale}
-        except vocals.SingingError as error:  # festival crashes on a few scores; the song still gets a voice
-            details["vocals_note"] = str(error)
-    if lead is None:
-        lead = renderer.render(plan.vocals, n, pitch_wobble_cents=float(rng.uniform(15, 40))).mean(axis=1)
-        details["vocals"] = {"method": f"GM program {plan.vocals.program}"}
+        sing = vocals.festival_available() if use_festival is None else use_festival
+        lead = None
+        if sing and (use_festival or rng.random() < FESTIVAL_SHARE):
+            voice = vocals.random_voice(rng)
+            try:
+                lead = vocals.sing(plan.vocals.notes, n, voice, rng)
+                details["vocals"] = {"method": "festival+WORLD", "formant_scale": voice.formant_scale}
+            except vocals.SingingError as error:  # festival crashes on a few scores; the song still gets a voice
+                details["vocals_note"] = str(error)
+        if lead is None:
+            lead = renderer.render(plan.vocals, n, pitch_wobble_cents=float(rng.uniform(15, 40))).mean(axis=1)
+            details["vocals"] = {"method": f"GM program {plan.vocals.program}"}
     vocal = mixing.pan(lead, float(rng.uniform(-0.1, 0.1)))
 
     dry = {"drums": drums, "bass": mixing.pan(bass.mean(axis=1), 0.0), "other": other, "vocals": vocal}

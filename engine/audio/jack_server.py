@@ -1,4 +1,5 @@
-"""A real JACK server with its dummy driver, for tests: started on demand, stopped by its PID."""
+"""A JACK server with its dummy driver (no sound card needed): for tests, screenshots and headless
+previews. Started on demand, stopped by its PID."""
 
 import os
 import shutil
