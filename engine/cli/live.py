@@ -11,7 +11,7 @@ from dannasep.engine.cli.common import set_threads
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
 
 
 def register(subparsers) -> None:
@@ -84,6 +84,18 @@ def register(subparsers) -> None:
         help="seconds of audio per inference step; latency grows with it (default: %(default)s)",
     )
     tuning.add_argument(
+        "--lookahead",
+        type=float,
+        metavar="SECONDS",
+        help="future audio each model sees; less lowers latency and quality (default: each checkpoint's 0.5 s)",
+    )
+    tuning.add_argument(
+        "--context",
+        type=float,
+        metavar="SECONDS",
+        help="past audio in each model window; less makes short hops affordable (default: each checkpoint's 1 s)",
+    )
+    tuning.add_argument(
         "--wiener-iterations",
         type=int,
         choices=(0, 1),
@@ -116,6 +128,9 @@ def run(args) -> int:
         precision=args.precision,
         wiener_iterations=args.wiener_iterations,
         hop=hop,
+        crossfade=default_crossfade(hop),
+        lookahead_seconds=args.lookahead,
+        context_seconds=args.context,
         threads=args.threads,
         record_dir=args.record,
         loop=args.loop,

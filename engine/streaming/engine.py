@@ -54,6 +54,11 @@ from dannasep.engine.streaming.worker import (
 MAX_BLOCK = 8192
 
 
+def default_crossfade(hop: int) -> int:
+    """Cross-fade between hops: ~93 ms, but at most half a hop (on the STFT grid)."""
+    return min(4 * HOP_LENGTH, hop // 2 // HOP_LENGTH * HOP_LENGTH)
+
+
 @dataclass(frozen=True)
 class LiveConfig:
     """What the live engine plays and how. `source` is a file; None means the input device."""
@@ -72,6 +77,12 @@ class LiveConfig:
     crossfade: int = 4 * HOP_LENGTH
     safety: int | None = None
     """Samples of margin for the worker's compute; default one hop."""
+    lookahead_seconds: float | None = None
+    """Future audio each model sees after the hop; None keeps each checkpoint's own (0.5 s). Less
+    lowers latency and quality; every model still gets at least the cross-fade plus its minimum."""
+    context_seconds: float | None = None
+    """Past audio in each window before the hop; None keeps each checkpoint's own (1 s). Less
+    makes every hop cheaper (short hops need it) at some cost in quality; latency is unchanged."""
     forgetting_seconds: float = 2.0
     wiener_lookahead_frames: int = 4
     threads: int = 2
@@ -102,6 +113,7 @@ class EngineStatus:
     cpu_load: float
     xrun_seconds: list[float]
     """Stream positions of the first under-runs and device underflows, for diagnosis."""
+    worker_pid: int | None = None
     models: dict[str, str] = field(default_factory=dict)
 
 
@@ -156,6 +168,8 @@ class LiveEngine:
         self._levels = np.zeros((64, N_STRIPS + 1))  # per-block peaks, newest at _level_count - 1
         self._level_count = 0
         self._xrun_positions = np.zeros(16, dtype=np.int64)  # where the first xruns happened
+        self._callback_seconds = np.zeros(1 << 16)  # duration of the latest callbacks, a ring
+        self._callback_count = 0
         self.underruns = 0
         self.device_underflows = 0
         self._position = 0  # stream samples fed so far
@@ -201,6 +215,8 @@ class LiveEngine:
             wiener_iterations=cfg.wiener_iterations,
             hop=cfg.hop,
             crossfade=cfg.crossfade,
+            lookahead_seconds=cfg.lookahead_seconds,
+            context_seconds=cfg.context_seconds,
             forgetting_seconds=cfg.forgetting_seconds,
             wiener_lookahead_frames=cfg.wiener_lookahead_frames,
             threads=cfg.threads,
@@ -328,6 +344,19 @@ class LiveEngine:
 
     # -- the audio callback ------------------------------------------------------------------
     def _callback(self, *args) -> None:
+        began = time.perf_counter()
+        self._fill(*args)
+        self._callback_seconds[self._callback_count % len(self._callback_seconds)] = time.perf_counter() - began
+        self._callback_count += 1
+
+    def callback_durations(self) -> np.ndarray:
+        """Seconds each of the latest (up to 65,536) audio callbacks took, oldest first."""
+        count, ring = self._callback_count, self._callback_seconds
+        if count <= len(ring):
+            return ring[:count].copy()
+        return np.roll(ring, -(count % len(ring))).copy()
+
+    def _fill(self, *args) -> None:
         if len(args) == 5:  # duplex: indata, outdata, frames, time, status
             indata, outdata, frames, _time, status = args
         else:
@@ -420,6 +449,7 @@ class LiveEngine:
                 for p in self._xrun_positions[: min(16, self.underruns + self.device_underflows)]
             ],
             models=dict(self.model_provenance),
+            worker_pid=self._process.pid if self._process is not None else None,
         )
 
     def level_reader(self) -> "LevelReader":

@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import shared_memory
 from pathlib import Path
 
@@ -38,6 +38,8 @@ class WorkerSpec:
     wiener_iterations: int
     hop: int
     crossfade: int
+    lookahead_seconds: float | None
+    context_seconds: float | None
     forgetting_seconds: float
     wiener_lookahead_frames: int
     threads: int
@@ -86,6 +88,14 @@ def _build(spec: WorkerSpec):
             wiener_iterations=spec.wiener_iterations,
         )
     )
+    for estimator in separator.estimators.values():
+        model = estimator.model
+        if spec.lookahead_seconds is not None:
+            least = (spec.crossfade + model.min_lookahead_samples()) / SAMPLE_RATE
+            ahead = max(spec.lookahead_seconds, least)
+            model.inference = replace(model.inference, stream_lookahead_seconds=ahead)
+        if spec.context_seconds is not None:
+            model.inference = replace(model.inference, stream_context_seconds=spec.context_seconds)
     settings = StreamSettings(
         spec.hop,
         spec.crossfade,

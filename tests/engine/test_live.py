@@ -14,9 +14,10 @@ import soundfile as sf
 from audio_fixtures import write_song
 
 from dannasep.engine.audio.jack_server import jack_server
-from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.bench.live import LiveBenchConfig, format_live_table, run_case
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,42 @@ def test_every_block_size_keeps_the_dry_mix_sample_exact(jack, tmp_path, demucs_
     latency = engine.latency_samples
     assert np.array_equal(rec["dry"][latency : latency + len(song)], song)
     assert len(rec["dry"]) >= latency + len(song)
+
+
+def test_shorter_lookahead_lowers_the_latency_and_keeps_the_dry_mix_exact(jack, tmp_path, demucs_only):
+    song = write_song(tmp_path / "song.wav", 4.0, seed=4)
+    hop = 22 * HOP_LENGTH
+    latencies = {}
+    for lookahead in (None, 0.0):
+        engine = LiveEngine(
+            LiveConfig(
+                source=tmp_path / "song.wav",
+                preset=demucs_only,
+                hop=hop,
+                crossfade=default_crossfade(hop),
+                lookahead_seconds=lookahead,
+                record_dir=tmp_path / f"rec-{lookahead}",
+            )
+        )
+        rec = _play(engine, 30.0)
+        latencies[lookahead] = latency = engine.latency_samples
+        assert engine.finished and engine.underruns == 0
+        assert np.array_equal(rec["dry"][latency : latency + len(song)], song)
+    # default: hop + 0.5 s on the STFT grid + one hop of safety; at 0 the model's minimum is kept
+    assert latencies[None] == hop + 22 * HOP_LENGTH + hop
+    assert hop + hop < latencies[0.0] < latencies[None]
+
+
+def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
+    bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), hop_seconds=0.5)
+    write_song(tmp_path / "song.wav", 6.0, seed=5)
+    row = run_case(bench, str(demucs_only), 256, tmp_path / "song.wav")
+    assert row.seconds >= 4.0 and row.blocksize == 256
+    assert row.latency_ms == pytest.approx(1000 * (2 * bench.hop + 22 * HOP_LENGTH) / SAMPLE_RATE)
+    assert 0 < row.callback_ms[0] <= row.callback_ms[1] <= row.callback_ms[2] < 1000
+    assert row.worker_rtf > 0 and row.cpu_percent > 0 and min(row.ram_mb) > 100
+    table = format_live_table([row], bench, "test machine")
+    assert "| 256 |" in table and "test machine" in table
 
 
 def test_pause_seek_and_end_of_file(jack, tmp_path, demucs_only):

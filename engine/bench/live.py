@@ -1,0 +1,172 @@
+"""Live benchmark: the whole streaming engine playing through a JACK server with its dummy driver,
+per fusion preset and block size.
+
+Each case starts its own JACK server with the period equal to the block size (as a producer's
+session would be set up), plays the input through `LiveEngine` for the requested time, and reads:
+the worker's real-time factor (compute time / hop duration, mean and max), the end-to-end latency
+the engine reports (input to stems, fixed for the configuration), the audio callback's duration
+(median, p99, max over every callback), under-runs (engine and device), the CPU used by the audio
+process and the inference process together (100 % = one core), and the peak resident memory of
+each process (VmHWM).
+"""
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from dannasep.engine.audio.jack_server import jack_server
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class LiveBenchConfig:
+    seconds: float = 60.0
+    presets: tuple[str, ...] = ("paper", "fast")
+    blocksizes: tuple[int, ...] = (256, 512)
+    hop_seconds: float = 1.0
+    lookahead_seconds: float | None = None
+    """None keeps each checkpoint's own look-ahead."""
+    context_seconds: float | None = None
+    """None keeps each checkpoint's own past context."""
+    source: Path | None = None
+    """A file to play; None plays generated noise (compute does not depend on the content)."""
+    weights_dir: Path | None = None
+    precision: str = "fp32"
+    threads: int = 2
+
+    @property
+    def hop(self) -> int:
+        return max(1, round(self.hop_seconds * SAMPLE_RATE / HOP_LENGTH)) * HOP_LENGTH
+
+
+@dataclass
+class LiveBenchRow:
+    preset: str
+    blocksize: int
+    latency_ms: float
+    worker_rtf: float
+    worker_rtf_max: float
+    callback_ms: tuple[float, float, float]
+    """Median, 99th percentile and maximum duration of one audio callback."""
+    underruns: int
+    device_underflows: int
+    cpu_percent: float
+    ram_mb: tuple[float, float]
+    """Peak resident memory of the audio process and of the inference process."""
+    seconds: float
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def write_noise(path: Path, seconds: float) -> Path:
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(str(path), "w", SAMPLE_RATE, 2, subtype="PCM_16") as f:
+        remaining = int(seconds * SAMPLE_RATE)
+        while remaining > 0:
+            n = min(remaining, 10 * SAMPLE_RATE)
+            f.write((0.1 * rng.standard_normal((n, 2))).astype(np.float32))
+            remaining -= n
+    return path
+
+
+def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path) -> LiveBenchRow:
+    live = LiveConfig(
+        source=source,
+        blocksize=blocksize,
+        preset=preset,
+        weights_dir=config.weights_dir,
+        precision=config.precision,
+        hop=config.hop,
+        crossfade=default_crossfade(config.hop),
+        lookahead_seconds=config.lookahead_seconds,
+        context_seconds=config.context_seconds,
+        threads=config.threads,
+        loop=True,
+    )
+    with jack_server(name=f"dannasep-bench-{os.getpid()}", playback_ports=2, period=blocksize):
+        engine = LiveEngine(live).start()
+        try:
+            worker = engine.status().worker_pid
+            cpu_before = process_cpu_seconds(os.getpid()) + process_cpu_seconds(worker)
+            started = time.monotonic()
+            while time.monotonic() - started < config.seconds:
+                engine.wait(0.5)  # raises if the device or the inference process went away
+            wall = time.monotonic() - started
+            status = engine.status()
+            cpu = process_cpu_seconds(os.getpid()) + process_cpu_seconds(worker) - cpu_before
+            ram = (peak_rss_mb(os.getpid()), peak_rss_mb(worker))
+            callbacks = 1000 * engine.callback_durations()
+        finally:
+            engine.stop()
+    return LiveBenchRow(
+        preset=preset,
+        blocksize=blocksize,
+        latency_ms=1000 * status.latency_samples / SAMPLE_RATE,
+        worker_rtf=status.worker_rtf,
+        worker_rtf_max=status.worker_rtf_max,
+        callback_ms=(
+            float(np.median(callbacks)),
+            float(np.percentile(callbacks, 99)),
+            float(callbacks.max()),
+        ),
+        underruns=status.underruns,
+        device_underflows=status.device_underflows,
+        cpu_percent=100 * cpu / wall,
+        ram_mb=ram,
+        seconds=wall,
+    )
+
+
+def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine: str) -> str:
+    own = "each checkpoint's own"
+    ahead = own if config.lookahead_seconds is None else f"{config.lookahead_seconds} s"
+    context = own if config.context_seconds is None else f"{config.context_seconds} s"
+    lines = [
+        f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case, "
+        f"hop {config.hop} samples ({1000 * config.hop / SAMPLE_RATE:.0f} ms), look-ahead {ahead}, context {context}, "
+        f"{config.threads} inference threads, {config.precision}. Machine: {machine}.",
+        "",
+        "| preset | block | latency | worker RTF mean / max | callback median / p99 / max | "
+        "under-runs | CPU | peak RAM audio / inference |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        med, p99, worst = r.callback_ms
+        lines.append(
+            f"| {r.preset} | {r.blocksize} | {r.latency_ms:.0f} ms | {r.worker_rtf:.2f} / {r.worker_rtf_max:.2f} "
+            f"| {med:.3f} / {p99:.3f} / {worst:.3f} ms | {r.underruns + r.device_underflows} "
+            f"| {r.cpu_percent:.0f} % | {r.ram_mb[0]:.0f} / {r.ram_mb[1]:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def run_live_bench(config: LiveBenchConfig, log=print) -> str:
+    from dannasep.engine.bench.offline import machine_description
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="dannasep-bench-live-") as tmp:
+        source = config.source or write_noise(Path(tmp) / "noise.wav", min(config.seconds, 60.0) + 5.0)
+        cases = [(p, b) for p in config.presets for b in config.blocksizes]
+        for i, (preset, blocksize) in enumerate(cases, 1):
+            log(f"[{i}/{len(cases)}] preset {preset}, block {blocksize}: playing {config.seconds:.0f} s")
+            rows.append(run_case(config, preset, blocksize, source))
+    return format_live_table(rows, config, machine_description())
