@@ -111,7 +111,9 @@ def test_shorter_lookahead_lowers_the_latency_and_keeps_the_dry_mix_exact(jack, 
 
 
 def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
-    bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), hop_seconds=0.5)
+    bench = LiveBenchConfig(
+        seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), hop_seconds=0.5, context_seconds=0.25
+    )
     write_song(tmp_path / "song.wav", 6.0, seed=5)
     row = run_case(bench, str(demucs_only), 256, tmp_path / "song.wav")
     assert row.seconds >= 4.0 and row.blocksize == 256
