@@ -15,7 +15,7 @@ from dannasep.engine.errors import DannaSepError
 COMMAND_GROUP = "dannasep.commands"
 
 # help lists the commands in the order a newcomer meets them
-_ORDER = ["demo", "separate", "live", "gui", "models", "synth", "train", "eval", "fusion-search", "ship", "bench"]
+_ORDER = ["demo", "separate", "live", "gui", "models", "synth", "train", "eval", "fusion-search", "ship", "import", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
