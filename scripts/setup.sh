@@ -61,6 +61,10 @@ echo "==> installing PyTorch 2.13.0 (CPU)"
 echo "torch==2.13.0" > .venv/constraints.txt
 echo "==> installing dannasep and its Python dependencies"
 "${PIP[@]}" install -c .venv/constraints.txt -e ".[train,gui,test,onnx]"
+# importer tests compare with these; --no-deps as their torchaudio requirement would pull CUDA torch
+echo "==> installing the importers' reference implementations (demucs 2.0.3, asteroid 0.7.0)"
+"${PIP[@]}" install --no-deps demucs==2.0.3 asteroid==0.7.0
+"${PIP[@]}" install -c .venv/constraints.txt diffq asteroid-filterbanks requests huggingface-hub
 
 echo "==> installed: $(.venv/bin/dannasep --version)"
 if [ "$RUN_DEMO" -eq 1 ]; then
