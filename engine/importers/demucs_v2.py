@@ -114,16 +114,17 @@ def run(source: Path, options: ImportOptions) -> ImportResult:
         raise CheckpointError(f"{source}: {exc}") from exc
     v2 = build_v2(state, config, str(source))
     how = "imported from a Demucs v2 state dict (sources taken in demucs' order: drums, bass, other, vocals)"
-    planned = [(v2, options.name or checkpoint_stem(v2), provenance(source, KIND, how))]
+    record = provenance(source, KIND, how)
+    planned = [(v2, options.name or checkpoint_stem(v2), record)]
     notes = [f"config read off the shapes: {v2.config_name} ({v2.config})"]
     if options.warm_start:
-        warm = warm_start(v2, str(source))
         how = (
-            f"warm start, not trained: encoder.* and lstm.* copied from a Demucs v2 state dict (its encoder.* and "
-            f"lstm.lstm.*); lstm_linear, convs_1x1, dec_pre_convs and the four decoders keep a random "
+            # "untrained" is the word the separator looks for before calling weights trained
+            "untrained warm start: encoder.* and lstm.* copied from a Demucs v2 state dict (its encoder.* and "
+            "lstm.lstm.*); lstm_linear, convs_1x1, dec_pre_convs and the four decoders keep a random "
             f"initialisation (torch seed {WARM_START_SEED})"
         )
-        planned.append((warm, WARM_START_NAME, provenance(source, KIND, how) | {"trained": False}))
+        planned.append((warm_start(v2, str(source)), WARM_START_NAME, record | {"how": how, "trained": False}))
         notes.append(
             f"{WARM_START_NAME} is a starting point for training, not a separator: its decoders are random, "
             "and it standardises its input where demucs v2 did not"

@@ -43,7 +43,7 @@ def test_imported_demucs_v2_matches_apply_model_and_warm_start_copies_encoder_an
             copied += 1
     assert copied == 24 + 16  # 6 levels x 2 convolutions x (weight, bias); 2 layers x 2 directions x 4
     training = json.loads((out / "demucs-warm.json").read_text())["training"]
-    assert training["trained"] is False and training["how"].startswith("warm start, not trained")
+    assert training["trained"] is False and training["how"].startswith("untrained warm start")
     assert training["source_sha256"] == sha256_of(demucs_file)
 
 
