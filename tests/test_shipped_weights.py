@@ -1,14 +1,22 @@
 """The weights in presets/weights load, match their sidecars and really separate: on a synthetic
 song none of them saw (a seed outside the training set), every stem of the paper fusion beats the
-mixture/4 baseline, and the fusion is at least as good as its best single model on average."""
+mixture/4 baseline, and the fusion is at least as good as its best single model on average. The
+live engine's sliding windows compute what the offline path computes, as far as each network's
+dependence on its context allows."""
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from dannasep.engine.constants import SOURCES
+from dannasep.engine.dsp.causal_wiener import CausalWienerSettings
 from dannasep.engine.models.checkpoint import find_checkpoints, read_sidecar
 from dannasep.engine.paths import shipped_weights_dir
+from dannasep.engine.separation.fusion import make_preset
+from dannasep.engine.separation.runner import separate_array
 from dannasep.engine.separation.separator import Separator, SeparatorConfig
+from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings, stream_array
 from dannasep.training.evaluation.metrics import global_sdr
 from dannasep.training.evaluation.runner import per_model_estimates
 from dannasep.training.synth.song import render_song
@@ -46,3 +54,35 @@ def test_the_shipped_fusion_separates_a_song_it_never_saw(unseen_song):
     singles = per_model_estimates(mixture, separator.models)
     best_single = max(float(np.mean(global_sdr(truth, est))) for est in singles.values())
     assert np.mean(sdr) > best_single - 0.5, (sdr, best_single)
+
+
+# Streamed against offline stems of the same network, Wiener filter off in both (SDR in dB, every
+# stem). A network whose output depends on how much audio it sees cannot agree exactly: each live
+# window holds 1 s of past and `look-ahead` of future audio, offline chunks 2–3 s of context each
+# side. X-UMX meets 20 dB with the live defaults (measured 27–32 dB); the U-Net's 2-D convolutions
+# need 1.5 s of look-ahead (measured 20–23 dB; 15 dB at 0.5 s). Demucs standardises its input by
+# the window's own mean and std and runs a BiLSTM over the window, so it stays at 11–18 dB however
+# long the window (3 s + 3 s measured the same) — and its offline output moves by as much when its
+# chunk padding changes; it is held to the floor it reaches.
+AGREEMENT_DB = {"xumx": (0.5, 20.0), "unet": (1.5, 20.0), "demucs": (0.5, 10.0)}
+
+
+@pytest.fixture(scope="module")
+def unfiltered_separator():
+    return Separator(SeparatorConfig(preset="paper", wiener_iterations=0, allow_untrained=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", sorted(AGREEMENT_DB))
+def test_streamed_stems_agree_with_offline_separation(unseen_song, unfiltered_separator, arch):
+    mixture, _ = unseen_song
+    estimator = unfiltered_separator.estimators[arch]
+    offline = separate_array(mixture, {arch: estimator}, make_preset(arch, {arch: [1.0] * len(SOURCES)}))
+    lookahead, floor = AGREEMENT_DB[arch]
+    model = estimator.model
+    model.inference = replace(model.inference, stream_lookahead_seconds=lookahead)
+    alone = {arch: (1.0,) * len(SOURCES)}
+    settings = StreamSettings(wiener=CausalWienerSettings(iterations=0))
+    streamed = stream_array(StreamProcessor({arch: estimator}, lambda: alone, settings), mixture, block=512)
+    agreement = global_sdr(offline, streamed)
+    assert np.all(agreement >= floor), dict(zip(SOURCES, np.round(agreement, 1), strict=True))

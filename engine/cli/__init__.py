@@ -15,7 +15,9 @@ from dannasep.engine.errors import DannaSepError
 COMMAND_GROUP = "dannasep.commands"
 
 # help lists the commands in the order a newcomer meets them
-_ORDER = ["demo", "separate", "live", "gui", "models", "synth", "train", "eval", "fusion-search", "ship", "import", "bench"]
+_ORDER = [
+    "demo", "separate", "live", "gui", "models", "import", "synth", "train", "eval", "fusion-search", "ship", "bench"
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

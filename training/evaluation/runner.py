@@ -3,6 +3,8 @@
 Systems, all on the same tracks:
     model:<arch>      one network alone (with its Wiener filter, as in the paper's ablation)
     preset:<name>     a fusion preset, the weighted sum of the models' estimates
+    streamed:<...>    with `streaming`, the same through the live engine's sliding windows (causal
+                      Wiener filter, default hop, context and look-ahead): what listening live costs
     baseline:mix/4    the mixture divided by four as every estimate
     oracle:IRM        ideal ratio mask from the true stems
     oracle:MWF        ideal multichannel Wiener filter from the true stems
@@ -22,6 +24,7 @@ from dannasep.engine.constants import SOURCES
 from dannasep.engine.separation.fusion import FusionPreset, fuse, load_preset, make_preset
 from dannasep.engine.separation.runner import separate_array
 from dannasep.engine.separation.separator import LoadedModel, SeparatorConfig, load_model
+from dannasep.engine.streaming.processor import StreamProcessor, stream_array
 from dannasep.training.data.musdb import DatasetError, Track, list_tracks
 from dannasep.training.evaluation import metrics, oracles
 
@@ -39,6 +42,7 @@ class EvalConfig:
     max_tracks: int | None = None
     seconds: float | None = None  # score only the first seconds of every track
     workers: int = 1  # processes for museval
+    streaming: bool = False  # also score every model and preset as the live engine computes them
 
 
 @dataclass
@@ -101,11 +105,25 @@ def system_estimates(
     tensors = {arch: torch.from_numpy(value) for arch, value in per_model.items()}
     for preset in presets:
         estimates[f"preset:{preset.name}"] = fuse(tensors, preset).numpy()
+    if config.streaming:
+        streamed = {arch: streamed_estimate(mixture, loaded) for arch, loaded in models.items()}
+        estimates.update({f"streamed:model:{arch}": streamed[arch] for arch in config.models})
+        streamed_tensors = {arch: torch.from_numpy(value) for arch, value in streamed.items()}
+        for preset in presets:
+            estimates[f"streamed:preset:{preset.name}"] = fuse(streamed_tensors, preset).numpy()
     estimates["baseline:mix/4"] = np.repeat(mixture[None] / len(SOURCES), len(SOURCES), axis=0)
     if config.oracles:
         estimates["oracle:IRM"] = oracles.ideal_ratio_mask(truth, mixture)
         estimates["oracle:MWF"] = oracles.ideal_wiener_filter(truth, mixture)
     return estimates
+
+
+def streamed_estimate(mixture: np.ndarray, loaded: LoadedModel) -> np.ndarray:
+    """One model alone through the live engine's processor (default live settings): (4, 2, time)."""
+    arch = loaded.model.architecture
+    alone = {arch: (1.0,) * len(SOURCES)}
+    processor = StreamProcessor({arch: loaded.estimator}, lambda: alone)
+    return stream_array(processor, mixture)
 
 
 def _bss_job(truth: np.ndarray, estimates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
