@@ -30,7 +30,10 @@ def kind_hint(loaded: Any) -> str:
 
 
 def refuse_existing(out_dir: Path, names: list[str], overwrite: bool) -> None:
-    """Raise OutputError if a checkpoint (weights or sidecar) of one of `names` exists, unless `overwrite`."""
+    """Raise OutputError if `out_dir` is not a folder, or if a checkpoint (weights or sidecar) of one
+    of `names` exists there, unless `overwrite`."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder")
     if overwrite:
         return
     for name in names:

@@ -156,3 +156,11 @@ def test_existing_checkpoint_needs_overwrite(demucs_file, tmp_path, capsys):
 
     assert main(["import", "demucs-v2", str(demucs_file), "-o", str(out), "--warm-start", "--overwrite"]) == 0
     assert {p.name for p in out.iterdir()} == set(before) | {"demucs-warm.safetensors", "demucs-warm.json"}
+
+
+def test_output_that_is_a_file_is_refused(demucs_file, tmp_path, capsys):
+    out = tmp_path / "weights"
+    out.write_text("a file")
+    assert main(["import", "demucs-v2", str(demucs_file), "-o", str(out)]) == 2
+    assert f"{out}: exists and is not a folder" in capsys.readouterr().err
+    assert out.read_text() == "a file"
