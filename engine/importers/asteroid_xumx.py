@@ -70,7 +70,8 @@ def expected_model_args() -> dict[str, Any]:
 
 
 def xumx_state_from_asteroid(state_dict: dict[str, torch.Tensor], sources: list[str]) -> dict[str, torch.Tensor]:
-    """Map asteroid's X-UMX state dict onto our fused X-UMX (paper config); pure, no I/O.
+    """Map asteroid's X-UMX state dict onto our fused X-UMX (paper config); writes nothing and
+    leaves `state_dict` untouched.
 
     `sources` is asteroid's ``model_args["sources"]``, in the file's order (only the names matter).
     Per source, asteroid's (H, 2·NB) encoder weight becomes rows i·H:(i+1)·H of our

@@ -77,8 +77,11 @@ def warm_start(v2: SeparationNet, where: str) -> SeparationNet:
     ``lstm.lstm.*``; ``lstm_linear``, the skip convolutions and the decoders keep our seeded
     initialisation (they have no counterpart in v2)."""
     c: DemucsV2Config = v2.config
-    if c.growth != 2:
-        raise CheckpointError(f"{where}: grows channels by {c.growth:g} per level; a four-decoder Demucs doubles them")
+    if c.growth != 2 or not c.lstm_layers:
+        raise CheckpointError(
+            f"{where}: cannot seed a four-decoder Demucs, which doubles the channels per level and has a BiLSTM "
+            f"(this file: growth {c.growth:g}, {c.lstm_layers} LSTM layers)"
+        )
     paper = load_model_config("demucs", "paper")
     config = dataclasses.replace(
         paper.config,
