@@ -12,7 +12,7 @@ from dannasep.engine.importers.asteroid_xumx import xumx_state_from_asteroid
 from dannasep.engine.models.checkpoint import load_checkpoint, sha256_of
 
 
-@pytest.mark.slow  # 3-7 s: two 35.6 M-parameter models
+@pytest.mark.slow  # 3-10 s: two 35.6 M-parameter models
 def test_imported_xumx_gives_asteroids_masks(asteroid_xumx, asteroid_file, tmp_path, capsys):
     out = tmp_path / "weights"
     assert main(["import", "asteroid-xumx", str(asteroid_file), "-o", str(out)]) == 0

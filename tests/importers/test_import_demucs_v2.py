@@ -3,6 +3,7 @@ carries the encoder and BiLSTM over and nothing else."""
 
 import json
 
+import pytest
 import torch
 from demucs.model import Demucs
 from demucs.utils import apply_model
@@ -14,6 +15,7 @@ from dannasep.engine.models.checkpoint import load_checkpoint, sha256_of
 from dannasep.engine.models.configs import load_model_config
 
 
+@pytest.mark.slow  # 3 s alone, over 5 s on a busy 2-core machine
 def test_imported_demucs_v2_matches_apply_model_and_warm_start_copies_encoder_and_lstm(
     demucs_v2, demucs_file, tmp_path
 ):
