@@ -103,12 +103,11 @@ def peak_ram_mb(case: BenchCase, minutes: int, threads: int, precision: str, wor
         precision,
         str(workdir / "out"),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"RAM worker failed for {case.label}: {stderr[-500:]}")
-    return usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    peaks = [line for line in done.stdout.splitlines() if line.startswith("peak_rss_kib=")]
+    if done.returncode != 0 or not peaks:
+        raise RuntimeError(f"RAM worker failed for {case.label}: {done.stderr[-500:]}")
+    return int(peaks[-1].split("=", 1)[1]) / 1024.0
 
 
 def machine_description() -> str:

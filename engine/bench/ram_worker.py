@@ -2,6 +2,8 @@
 
 python -m dannasep.engine.bench.ram_worker INPUT PRESET SIZE THREADS PRECISION OUT_DIR
 PRESET is a preset .toml path or a comma-separated list of models fused with equal weights.
+Prints ``peak_rss_kib=N``: this process's own high-water mark (VmHWM). The parent cannot use
+wait4's ru_maxrss, because Linux carries the pre-exec (forked parent's) peak into it.
 """
 
 import sys
@@ -29,7 +31,15 @@ def main(argv: list[str]) -> int:
         separator = Separator(config)
         naming = OutputNaming(Path(out_dir), overwrite=True)
         separator.separate_file(path, naming, AudioFormat("wav", "16"))
+    print(f"peak_rss_kib={own_peak_rss_kib()}")
     return 0
+
+
+def own_peak_rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":
