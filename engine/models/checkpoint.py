@@ -8,6 +8,9 @@
 Loading checks, in order: the sidecar is ours, the architecture is the one asked for, the config
 builds, the weights' sha256 matches the sidecar, and every tensor name and shape matches the
 model. Each failure is one clear sentence naming the file.
+
+A sidecar with ``"backend"`` describes an exported network instead (``<stem>.ts`` TorchScript,
+``<stem>.onnx`` ONNX Runtime; see `backends`): found, hash-checked and loaded the same way.
 """
 
 import dataclasses
@@ -25,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from dannasep.engine import __version__
 from dannasep.engine.audio.writer import make_readable
-from dannasep.engine.errors import CheckpointError, DannaSepError
+from dannasep.engine.errors import CheckpointError, DannaSepError, OutputError
 from dannasep.engine.models.base import (
     InferenceSettings,
     SeparationNet,
@@ -36,6 +39,14 @@ from dannasep.engine.models.base import (
 
 FORMAT = "dannasep-checkpoint"
 FORMAT_VERSION = 1
+WEIGHTS_SUFFIXES = {"safetensors": ".safetensors", "torchscript": ".ts", "onnxruntime": ".onnx"}
+"""The weights file's suffix per sidecar ``backend`` (none: our safetensors). A stem has one
+sidecar, so one weights file."""
+
+
+def weights_suffix(sidecar: dict[str, Any]) -> str | None:
+    """The suffix of the weights file `sidecar` describes; None for an unknown backend."""
+    return WEIGHTS_SUFFIXES.get(str(sidecar.get("backend", "safetensors")))
 
 
 def sha256_of(path: Path) -> str:
@@ -154,6 +165,10 @@ def load_checkpoint(
                 f"{weights_path}: sha256 {actual[:12]}… does not match the sidecar's "
                 f"{str(sidecar.get('sha256'))[:12]}…; the file is corrupt or was replaced"
             )
+    if "backend" in sidecar:
+        from dannasep.engine.models.backends import load_backend  # backends import this module
+
+        return load_backend(weights_path, sidecar, cls, config, inference)
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -192,10 +207,31 @@ def find_checkpoints(folder: Path) -> dict[str, list[Path]]:
     folder = Path(folder)
     if not folder.is_dir():
         return found
-    for weights in sorted(folder.glob("*.safetensors")):
+    for weights in sorted(p for suffix in WEIGHTS_SUFFIXES.values() for p in folder.glob(f"*{suffix}")):
         try:
-            arch = read_sidecar(weights).get("architecture")
+            sidecar = read_sidecar(weights)
         except CheckpointError:
             continue
-        found.setdefault(str(arch), []).append(weights)
+        if weights.suffix == weights_suffix(sidecar):  # not a leftover sharing another file's sidecar
+            found.setdefault(str(sidecar.get("architecture")), []).append(weights)
     return found
+
+
+def existing_checkpoint_files(folder: Path, stem: str) -> list[Path]:
+    """The files a checkpoint named `stem` occupies in `folder`: weights of any kind and the sidecar."""
+    candidates = [Path(folder) / f"{stem}{suffix}" for suffix in (*WEIGHTS_SUFFIXES.values(), ".json")]
+    return [p for p in candidates if p.exists()]
+
+
+def refuse_existing_checkpoint(folder: Path, stem: str, overwrite: bool) -> None:
+    """Raise OutputError if a checkpoint named `stem` (of any kind) is in `folder`, unless `overwrite`."""
+    taken = existing_checkpoint_files(folder, stem)
+    if taken and not overwrite:
+        raise OutputError(f"{taken[0]}: already exists; pass --overwrite to replace it")
+
+
+def remove_other_weights(weights_path: Path) -> None:
+    """Delete weights of another kind with the same stem: they shared the sidecar just replaced."""
+    for path in existing_checkpoint_files(weights_path.parent, weights_path.stem):
+        if path.suffix in WEIGHTS_SUFFIXES.values() and path != weights_path:
+            path.unlink()
