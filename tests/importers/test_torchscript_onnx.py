@@ -28,6 +28,7 @@ from dannasep.engine.models.demucs import DemucsConfig
 from dannasep.engine.models.unet import UNetConfig
 from dannasep.engine.models.xumx import XUMXConfig
 from dannasep.engine.separation import Separator, SeparatorConfig
+from dannasep.engine.streaming.processor import StreamProcessor
 
 SMALL = {
     "unet": UNetConfig(growth=2, levels=4, attention_channels=16, attention_d_model=16),
@@ -206,7 +207,7 @@ def test_onnx_xumx_runs_as_an_onnxruntime_backend(files, xumx, tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_backends_separate_a_song_end_to_end(files, foreign_unet, tmp_path, capsys):
+def test_backends_run_in_separate_and_in_the_live_processor(files, foreign_unet, tmp_path, capsys):
     weights = tmp_path / "weights"
     assert _import("dannasep-torchscript", foreign_unet[0], weights) == 0  # unet-paper.ts
     assert _import("dannasep-torchscript", files["demucs"], weights) == 0  # demucs-paper.safetensors
@@ -221,6 +222,9 @@ def test_backends_separate_a_song_end_to_end(files, foreign_unet, tmp_path, caps
         "unet": "TorchScriptBackend",
         "demucs": "DemucsFourDecoders",
     }
+    live = StreamProcessor(separator.estimators, lambda: dict(separator.preset.weights))  # the live engine's core
+    hops = live.push(sf.read(song, dtype="float32")[0].T.copy())
+    assert hops and all(np.isfinite(h.stems).all() for h in hops)
 
     out = tmp_path / "stems"
     args = ["separate", str(song), "-o", str(out), "--weights", str(weights), "--size", "paper", "--quiet"]
