@@ -264,6 +264,7 @@ def test_a_torchscript_of_another_network_is_refused(tmp_path, capsys):
     _refused("dannasep-torchscript", source, tmp_path, capsys, "not a Danna-Sep U-Net, Demucs or X-UMX")
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine
 def test_outputs_that_differ_are_refused_with_the_difference(tmp_path, capsys):
     # max_bins leaves no trace in the tensors: a U-Net cropping at 1000 bins loads into ours
     # (1487) but masks bins 1000-1486 differently
@@ -300,6 +301,7 @@ def test_random_bytes_are_not_an_onnx_model(tmp_path, capsys):
     _refused("dannasep-onnx", source, tmp_path, capsys, "not a loadable ONNX model")
 
 
+@pytest.mark.slow  # over 5 s on a busy 2-core machine
 def test_an_existing_checkpoint_is_kept_without_overwrite(files, foreign_unet, tmp_path, capsys):
     out = tmp_path / "weights"
     assert _import("dannasep-torchscript", foreign_unet[0], out) == 0  # unet-paper.ts
