@@ -48,8 +48,6 @@ class BackendNet(SeparationNet):
     from `native` onto the instance; `config` is a `native.config_class` used for the traits.
     """
 
-    backend: str
-
     def __init__(
         self,
         native: type[SeparationNet],
@@ -77,8 +75,6 @@ class TorchScriptBackend(BackendNet):
     """Runs a TorchScript module: the native I/O contract, e.g. |X| (B, 2, 2049, T) -> masks
     (B, 4, 2, 2049, T) or waveform (B, 2, L) -> (B, 4, 2, L')."""
 
-    backend = "torchscript"
-
     def __init__(self, module: torch.jit.ScriptModule, native: type[SeparationNet], config: Any, **kwargs):
         super().__init__(native, config, **kwargs)
         module.eval()
@@ -93,8 +89,6 @@ class TorchScriptBackend(BackendNet):
 class OnnxRuntimeBackend(BackendNet):
     """Runs an ONNX graph with a float32 input whose batch may be fixed at 1: |X| (B, 2, 2049, T)
     -> masks (B, 4, 2, 2049, T), one batch item per session call."""
-
-    backend = "onnxruntime"
 
     def __init__(self, path: Path, native: type[SeparationNet], config: Any, **kwargs):
         super().__init__(native, config, **kwargs)
