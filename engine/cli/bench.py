@@ -1,8 +1,10 @@
-"""`dannasep bench offline|live`: measured speed, latency and memory, printed as Markdown tables."""
+"""`dannasep bench offline|live|peers`: measured speed, latency and memory, printed as Markdown tables."""
 
 import argparse
 from pathlib import Path
 
+from dannasep.engine.bench.peers_worker import CASES
+from dannasep.engine.bench.seeded_models import SIZES
 from dannasep.engine.cli.common import set_threads
 
 
@@ -14,7 +16,8 @@ def register(subparsers) -> None:
         "live configs) and fused preset through the full separation pipeline, and peak "
         "RAM of a subprocess separating 1- and 10-minute files from disk. 'live': the streaming "
         "engine through a JACK dummy server per preset and block size: worker real-time factor, "
-        "latency, callback duration, under-runs, CPU and RAM.",
+        "latency, callback duration, under-runs, CPU and RAM. 'peers': our engine against demucs 2.0.3, "
+        "asteroid's X-UMX and the Danna-Sep authors' recipe with identical weights.",
     )
     kinds = parser.add_subparsers(title="benchmarks", metavar="KIND")
     offline = kinds.add_parser(
@@ -59,7 +62,74 @@ def register(subparsers) -> None:
     live.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     live.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     live.set_defaults(handler=run_live)
+    add_peers_parser(kinds)
     parser.set_defaults(handler=lambda _a: parser.print_help() or 0)
+
+
+def add_peers_parser(kinds) -> None:
+    peers = kinds.add_parser(
+        "peers",
+        help="our engine vs demucs 2.0.3, asteroid X-UMX and the authors' recipe, identical weights",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""Side by side on the same input, with the same seeded random weights on both sides, so
+that only the inference recipe differs. Cases:
+
+  demucs_v2  our Demucs v2 through our chunked pipeline
+             vs demucs 2.0.3's own apply_model(split=True, shifts=0)
+  xumx       our X-UMX through our pipeline (chunks with context, torch Wiener filter)
+             vs asteroid's X-UMX recipe (whole track, norbert Wiener filter in complex128, scipy iSTFT)
+  fusion     the paper preset (U-Net + Demucs + X-UMX) through our pipeline
+             vs the authors' danna_sep recipe rebuilt around our models (whole track per model,
+             U-Net in 2584-frame chunks, Demucs after a 0.5 s zero prefix, numpy Wiener filter in
+             complex128, waveform fusion with the paper weights)
+
+Each side runs in its own process. Printed per case: seconds and peak RAM of each side on the
+--seconds input (speed ratio = peer / ours), the difference of the two networks on the same
+excerpt (max relative), and of the two outputs (max abs, and the SDR of ours against the peer).
+Then peak RAM separating a --ram-minutes file to stem files (a side that outgrows
+--memory-limit-gb stops there, and its peak so far is shown as a lower bound).
+
+Targets (issue 7): at least as fast as every peer (speed ratio >= 1), and at most half the peak
+RAM of the authors' whole-track recipe on a 5-minute song (RAM ratio >= 2). The networks agree to
+1e-4; the outputs differ where the recipes do (see README, "Against the peers").
+
+The defaults take about half an hour on 2 cores; a quick look:
+  dannasep bench peers --size live --seconds 10 --ram-minutes 0""",
+    )
+    peers.add_argument("--seconds", type=float, default=60.0, help="length of the timed input (default: 60)")
+    peers.add_argument(
+        "--ram-minutes",
+        type=float,
+        default=5.0,
+        help="length of the file for the peak-RAM runs; 0 skips them (default: 5)",
+    )
+    peers.add_argument(
+        "--cases",
+        nargs="*",
+        default=list(CASES),
+        choices=CASES,
+        help="cases to time; none for RAM runs only (default: all)",
+    )
+    peers.add_argument(
+        "--ram-cases", nargs="*", default=["fusion"], choices=CASES, help="cases for the RAM runs (default: fusion)"
+    )
+    peers.add_argument(
+        "--size",
+        choices=SIZES,
+        default="paper",
+        help="model configs: paper (the peers' released sizes) or live (quick; Demucs v2 then takes the "
+        "live Demucs' width and depth) (default: paper)",
+    )
+    peers.add_argument("--runs", type=int, default=1, help="timed runs per side, median reported (default: 1)")
+    peers.add_argument("--threads", type=int, default=2, help="CPU threads of every process (default: 2)")
+    peers.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        help="address-space cap of every process: a side that needs more stops with 'out of memory' and its "
+        "peak so far, a lower bound, instead of waking the OOM killer (default: 3/4 of this machine's RAM)",
+    )
+    peers.add_argument("--out", type=Path, help="also write the report to this Markdown file")
+    peers.set_defaults(handler=run_peers)
 
 
 def run_offline(args) -> int:
@@ -102,4 +172,24 @@ def run_live(args) -> int:
     print(table)
     if args.out:
         args.out.write_text(table + "\n")
+    return 0
+
+
+def run_peers(args) -> int:
+    from dannasep.engine.bench.peers import PeersBenchConfig, run_peers_bench
+
+    config = PeersBenchConfig(
+        seconds=args.seconds,
+        ram_minutes=args.ram_minutes,
+        cases=tuple(args.cases),
+        ram_cases=tuple(args.ram_cases),
+        size=args.size,
+        runs=args.runs,
+        threads=args.threads,
+        memory_limit_gb=args.memory_limit_gb,
+    )
+    report = run_peers_bench(config)
+    print(report)
+    if args.out:
+        args.out.write_text(report + "\n")
     return 0
