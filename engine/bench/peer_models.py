@@ -10,7 +10,6 @@ weights are identical by construction and neither side holds a second copy:
 * the authors' fusion runs our own U-Net, Demucs and X-UMX modules.
 """
 
-from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ from demucs.utils import apply_model
 from dannasep.engine.bench.seeded_models import build_ours
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.dsp.stft import stft
-from dannasep.engine.importers.asteroid_xumx import _BATCH_NORMS, _SLICED, WINDOW_KEYS
+from dannasep.engine.importers.asteroid_xumx import WINDOW_KEYS, asteroid_state_from_xumx
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.models.demucs_v2 import DemucsV2
 from dannasep.engine.models.xumx import XUMX
@@ -48,28 +47,6 @@ def demucs_v2_peer(model: DemucsV2) -> Demucs:
         )
     peer.load_state_dict(model.state_dict(), assign=True)
     return peer.eval()
-
-
-def asteroid_state_from_xumx(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Our fused X-UMX state dict as asteroid's per-source one, sources in our order.
-
-    The inverse of ``xumx_state_from_asteroid``: slice i of each fused tensor (our (4H, 2·NB, 1)
-    conv weights lose their kernel dimension) becomes the tensor of SOURCES[i]. Slices are
-    views, not copies. Each per-source batch-norm counter gets our single one; STFT windows are
-    not included.
-    """
-    n_src = len(SOURCES)
-    theirs: dict[str, torch.Tensor] = {}
-    for ours, template in _SLICED.items():
-        for src, block in zip(SOURCES, state[ours].chunk(n_src), strict=True):
-            theirs[template.format(src=src)] = block.squeeze(-1) if block.ndim == 3 else block
-    for ours, template in _BATCH_NORMS.items():
-        for src in SOURCES:
-            theirs[f"{template.format(src=src)}.num_batches_tracked"] = state[f"{ours}.num_batches_tracked"]
-    for src in SOURCES:
-        prefix = f"{src}_lstm."
-        theirs |= {f"layer_lstm.{src}.{k.removeprefix(prefix)}": v for k, v in state.items() if k.startswith(prefix)}
-    return theirs
 
 
 def asteroid_xumx_peer(model: XUMX) -> BrokenXUMX:

@@ -8,6 +8,7 @@ index in our order (drums, bass, other, vocals). Sources are matched by name: th
 (bass, drums, vocals, other in the recipe) is irrelevant.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,25 @@ def run(source: Path, options: ImportOptions) -> ImportResult:
     training = provenance(source, KIND, "imported from asteroid X-UMX") | _software_versions(loaded)
     path = save_checkpoint(model, options.out_dir, training=training, name=name)
     return ImportResult([path], notes=[f"sources matched by name (the file's order: {', '.join(sources)})"])
+
+
+def asteroid_state_from_xumx(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Our fused X-UMX state dict as asteroid's per-source one, sources in our order.
+
+    The inverse of ``xumx_state_from_asteroid``: slice i of each fused tensor (our (4H, 2·NB, 1)
+    conv weights lose their kernel dimension) becomes the tensor of SOURCES[i]. Slices are
+    views, not copies. Each per-source batch-norm counter gets our single one; STFT windows are
+    not included.
+    """
+    n_src = len(SOURCES)
+    theirs: dict[str, torch.Tensor] = {}
+    for ours, template in _SLICED.items():
+        for src, block in zip(SOURCES, state[ours].chunk(n_src), strict=True):
+            theirs[template.format(src=src)] = block.squeeze(-1) if block.ndim == 3 else block
+    for ours, template in _BATCH_NORMS.items():
+        for src in SOURCES:
+            theirs[f"{template.format(src=src)}.num_batches_tracked"] = state[f"{ours}.num_batches_tracked"]
+    for src in SOURCES:
+        prefix = f"{src}_lstm."
+        theirs |= {f"layer_lstm.{src}.{k.removeprefix(prefix)}": v for k, v in state.items() if k.startswith(prefix)}
+    return theirs
