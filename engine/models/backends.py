@@ -34,7 +34,7 @@ from dannasep.engine.models.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     WEIGHTS_SUFFIXES,
-    _atomic_write,
+    atomic_write,
     sha256_of,
     sidecar_path,
     weights_suffix,
@@ -181,7 +181,7 @@ def save_backend(
     runtime's own count. On failure nothing is left behind.
     """
     target = Path(folder) / f"{name}{WEIGHTS_SUFFIXES[backend]}"
-    _atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
     try:
         sidecar = {
             "format": FORMAT,
@@ -201,7 +201,7 @@ def save_backend(
             "dannasep_version": __version__,
         }
         text = json.dumps(sidecar, indent=2) + "\n"
-        _atomic_write(sidecar_path(target), lambda tmp: tmp.write_text(text))
+        atomic_write(sidecar_path(target), lambda tmp: tmp.write_text(text))
     except BaseException:
         target.unlink(missing_ok=True)
         raise

@@ -65,7 +65,9 @@ def checkpoint_stem(model: SeparationNet) -> str:
     return f"{model.architecture}-{model.config_name}"
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside `path`, then rename it into place: readers
+    never see a half-written checkpoint, and a failure leaves nothing behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
@@ -99,7 +101,7 @@ def save_checkpoint(
         k: v.detach().cpu().to(parameter_dtype if k in parameter_names else v.dtype).contiguous().clone()
         for k, v in model.state_dict().items()
     }
-    _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp)))
     sidecar = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -118,7 +120,7 @@ def save_checkpoint(
         "dannasep_version": __version__,
     }
     text = json.dumps(sidecar, indent=2, sort_keys=False) + "\n"
-    _atomic_write(sidecar_path(weights_path), lambda tmp: tmp.write_text(text))
+    atomic_write(sidecar_path(weights_path), lambda tmp: tmp.write_text(text))
     return weights_path
 
 
