@@ -25,6 +25,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Why each system package is here:
 #   libsndfile1 libsoxr0      audio file I/O and resampling (soundfile, soxr)
 #   libportaudio2 jackd2      live audio (sounddevice over PortAudio; tests run a JACK dummy server)
+#   libtcmalloc-minimal4      a faster allocator for the networks' large activations (engine/allocator.py)
 #   liblo-tools               oscsend/oscdump, an independent OSC client for the bridge's tests
 #   fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k
 #                             the synthetic training songs: GM instruments, real drum kits, sung vocals
@@ -33,7 +34,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 #   xvfb + the X/GL/font libs the PyQt6 app and its screenshot under a virtual display
 APT_PACKAGES=(
     ca-certificates python3-venv g++ python3-dev
-    libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools
+    libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools libtcmalloc-minimal4
     fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k ffmpeg
     xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
     libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0

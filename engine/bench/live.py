@@ -21,6 +21,7 @@ import soundfile as sf
 
 from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.models.cpu_inference import resolve_precision
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -39,7 +40,7 @@ class LiveBenchConfig:
     source: Path | None = None
     """A file to play; None plays generated noise (compute does not depend on the content)."""
     weights_dir: Path | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     threads: int = 2
 
     @property
@@ -143,7 +144,7 @@ def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine
     lines = [
         f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case, "
         f"hop {config.hop} samples ({1000 * config.hop / SAMPLE_RATE:.0f} ms), look-ahead {ahead}, context {context}, "
-        f"{config.threads} inference threads, {config.precision}. Machine: {machine}.",
+        f"{config.threads} inference threads, {resolve_precision(config.precision)}. Machine: {machine}.",
         "",
         "| preset | block | latency | worker RTF mean / max | callback median / p99 / max | "
         "under-runs | CPU | peak RAM audio / inference |",

@@ -2,8 +2,10 @@
 inputs, all through the same chunked pipeline `dannasep separate` uses (Wiener filter included).
 
 RTF = wall time / audio duration, median of several runs after a warm-up, in one process with a
-fixed thread count. Peak RAM is the maximum resident set size of a fresh subprocess that
-separates a generated file from disk to disk, so it includes Python, torch and the models.
+fixed thread count. The long-file runs separate a generated 1- or 10-minute file from disk to disk
+in a fresh subprocess: their peak RAM (maximum resident set, so Python, torch and the models
+included) and their RTF, which is the steady rate on whole songs (chunk overlaps and context
+included; a short timed input fits in one chunk and pays neither).
 """
 
 import os
@@ -20,9 +22,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from dannasep.engine.allocator import preloaded_library
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.models.configs import load_model_config
-from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
+from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference, resolve_precision
 from dannasep.engine.separation.estimators import StemEstimator
 from dannasep.engine.separation.fusion import FusionPreset, load_preset, make_preset
 from dannasep.engine.separation.runner import separate_array
@@ -42,7 +45,15 @@ class BenchRow:
     parameters: int
     rtf: float
     rtf_runs: list[float]
-    ram_mb: dict[int, float]
+    file_runs: dict[int, "FileRun"]
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """A file-to-file separation in a fresh process."""
+
+    peak_ram_mb: float
+    rtf: float
 
 
 def model_cases(sizes: tuple[str, ...]) -> list[BenchCase]:
@@ -83,8 +94,8 @@ def time_case(case: BenchCase, mix: np.ndarray, runs: int, precision: str) -> Be
     return BenchRow(case.label, case.size, params, statistics.median(times), times, {})
 
 
-def peak_ram_mb(case: BenchCase, minutes: int, threads: int, precision: str, workdir: Path) -> float:
-    """Max RSS (MB) of a subprocess separating a `minutes`-long stereo file on disk."""
+def file_run(case: BenchCase, minutes: int, threads: int, precision: str, workdir: Path) -> FileRun:
+    """Peak RSS and RTF of a subprocess separating a `minutes`-long stereo file on disk."""
     path = workdir / f"noise-{minutes}min.wav"
     if not path.exists():
         rng = np.random.default_rng(minutes)
@@ -104,10 +115,10 @@ def peak_ram_mb(case: BenchCase, minutes: int, threads: int, precision: str, wor
         str(workdir / "out"),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    peaks = [line for line in done.stdout.splitlines() if line.startswith("peak_rss_kib=")]
-    if done.returncode != 0 or not peaks:
+    values = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    if done.returncode != 0 or not {"peak_rss_kib", "rtf"} <= values.keys():
         raise RuntimeError(f"RAM worker failed for {case.label}: {done.stderr[-500:]}")
-    return int(peaks[-1].split("=", 1)[1]) / 1024.0
+    return FileRun(int(values["peak_rss_kib"]) / 1024.0, float(values["rtf"]))
 
 
 def machine_description() -> str:
@@ -120,7 +131,8 @@ def machine_description() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, torch {torch.__version__}"
+    allocator = "tcmalloc" if preloaded_library() else "glibc malloc"
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, torch {torch.__version__}, allocator {allocator}"
 
 
 def format_table(rows: list[BenchRow], seconds: float, threads: int, precision: str, ram_minutes) -> str:
@@ -129,12 +141,15 @@ def format_table(rows: list[BenchRow], seconds: float, threads: int, precision: 
         f"median RTF (lower is faster; < 1 is faster than real time). Machine: {machine_description()}.",
         "",
         "| case | size | parameters | RTF (median) | runs | "
-        + " | ".join(f"peak RAM {m} min" for m in ram_minutes)
+        + " | ".join(f"{m} min file: peak RAM / RTF" for m in ram_minutes)
         + " |",
         "|---|---|---:|---:|---|" + "---:|" * len(ram_minutes),
     ]
     for r in rows:
-        ram = " | ".join(f"{r.ram_mb[m]:.0f} MB" if m in r.ram_mb else "–" for m in ram_minutes)
+        files = r.file_runs
+        ram = " | ".join(
+            f"{files[m].peak_ram_mb:.0f} MB / {files[m].rtf:.3f}" if m in files else "–" for m in ram_minutes
+        )
         runs = ", ".join(f"{t:.3f}" for t in r.rtf_runs)
         lines.append(f"| {r.label} | {r.size} | {r.parameters / 1e6:.1f} M | {r.rtf:.3f} | {runs} | {ram} |")
     return "\n".join(lines)
@@ -151,6 +166,7 @@ def run_offline_bench(
     precision: str,
     log=print,
 ) -> str:
+    precision = resolve_precision(precision)
     rng = np.random.default_rng(0)
     mix = (0.1 * rng.standard_normal((2, int(seconds * SAMPLE_RATE)))).astype(np.float32)
     rows = []
@@ -161,8 +177,8 @@ def run_offline_bench(
         if case.label.removeprefix("preset ") in ram_presets and case.label.startswith("preset"):
             with tempfile.TemporaryDirectory(prefix="dannasep-bench-") as tmp:
                 for minutes in ram_minutes:
-                    log(f"    peak RAM, {minutes} min input")
-                    row.ram_mb[minutes] = peak_ram_mb(case, minutes, threads, precision, Path(tmp))
+                    log(f"    {minutes} min file to file (peak RAM, RTF)")
+                    row.file_runs[minutes] = file_run(case, minutes, threads, precision, Path(tmp))
         rows.append(row)
     return format_table(rows, seconds, threads, precision, ram_minutes)
 

@@ -2,7 +2,8 @@
 
 python -m dannasep.engine.bench.ram_worker INPUT PRESET SIZE THREADS PRECISION OUT_DIR
 PRESET is a preset .toml path or a comma-separated list of models fused with equal weights.
-Prints ``peak_rss_kib=N``: this process's own high-water mark (VmHWM). The parent cannot use
+Prints ``rtf=X`` (file-to-file time over audio duration, models already loaded) and
+``peak_rss_kib=N``: this process's own high-water mark (VmHWM). The parent cannot use
 wait4's ru_maxrss, because Linux carries the pre-exec (forked parent's) peak into it.
 """
 
@@ -30,7 +31,8 @@ def main(argv: list[str]) -> int:
         config = SeparatorConfig(preset=preset, size=size, precision=precision, weights_dir=None)
         separator = Separator(config)
         naming = OutputNaming(Path(out_dir), overwrite=True)
-        separator.separate_file(path, naming, AudioFormat("wav", "16"))
+        result = separator.separate_file(path, naming, AudioFormat("wav", "16"))
+    print(f"rtf={result.real_time_factor}")
     print(f"peak_rss_kib={own_peak_rss_kib()}")
     return 0
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from dannasep.engine import __version__
+from dannasep.engine.allocator import use_fast_allocator
 from dannasep.engine.errors import DannaSepError
 
 COMMAND_GROUP = "dannasep.commands"
@@ -75,5 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def console_main() -> None:
+    """The installed `dannasep` script: restarts itself under tcmalloc where available."""
+    use_fast_allocator()
     sys.exit(main())

@@ -1,5 +1,4 @@
-import sys
+from dannasep.engine.cli import console_main
 
-from dannasep.engine.cli import main
-
-sys.exit(main())
+if __name__ == "__main__":  # not when multiprocessing's spawn re-imports the main module
+    console_main()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
-from dannasep.engine.cli.common import set_threads
+from dannasep.engine.cli.common import add_precision_option, set_threads
 
 
 def register(subparsers) -> None:
@@ -32,11 +32,11 @@ def register(subparsers) -> None:
         nargs="*",
         type=int,
         default=[1, 10],
-        help="input lengths (minutes) for the peak-RAM runs; none to skip",
+        help="lengths (minutes) of the file-to-file runs (peak RAM and long-song RTF); none to skip",
     )
-    offline.add_argument("--ram-presets", nargs="*", default=["paper"], help="presets measured for RAM")
+    offline.add_argument("--ram-presets", nargs="*", default=["paper"], help="presets given file-to-file runs")
     offline.add_argument("--threads", type=int, default=2, help="CPU threads")
-    offline.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    add_precision_option(offline)
     offline.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     offline.set_defaults(handler=run_offline)
     live = kinds.add_parser(
@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     live.add_argument("--file", type=Path, help="play this file (default: generated noise)")
     live.add_argument("--weights", type=Path, metavar="DIR", help="checkpoint folder (default: shipped weights)")
     live.add_argument("--threads", type=int, default=2, help="threads of the inference process")
-    live.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    add_precision_option(live)
     live.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     live.set_defaults(handler=run_live)
     add_peers_parser(kinds)

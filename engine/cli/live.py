@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from dannasep.engine.audio.devices import list_devices
-from dannasep.engine.cli.common import set_threads
+from dannasep.engine.cli.common import add_precision_option, set_threads
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
@@ -102,7 +102,7 @@ def register(subparsers) -> None:
         default=1,
         help="causal Wiener filter for X-UMX and U-Net (1) or plain masking (0)",
     )
-    tuning.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    add_precision_option(tuning)
     tuning.add_argument("--threads", type=int, default=2, help="threads of the inference process")
     parser.set_defaults(handler=run)
 

@@ -12,7 +12,7 @@ import torch
 from dannasep.engine.dsp.stft import istft, stft
 from dannasep.engine.dsp.wiener import wiener
 from dannasep.engine.models.base import SeparationNet
-from dannasep.engine.models.cpu_inference import autocast_context
+from dannasep.engine.models.cpu_inference import cast_to_precision, resolve_precision
 
 
 class StemEstimator:
@@ -21,14 +21,15 @@ class StemEstimator:
     Args:
         model: a network in eval mode.
         wiener_iterations: EM iterations for spectrogram models (Danna-Sep uses 1).
-        precision: "fp32" or "bf16" (autocast of the network only).
+        precision: "auto", "fp32" or "bf16": the network's own precision (it is cast in place);
+            the STFT, the Wiener filter and the returned stems are float32 whatever is chosen.
     """
 
     def __init__(self, model: SeparationNet, wiener_iterations: int = 1, precision: str = "fp32"):
         self.model = model
         self.wiener_iterations = wiener_iterations
-        self.precision = precision
-        autocast_context(precision)  # validates the name early
+        self.input_dtype = cast_to_precision(model, resolve_precision(precision))
+        self.precision = "bf16" if self.input_dtype == torch.bfloat16 else "fp32"
 
     @property
     def architecture(self) -> str:
@@ -45,13 +46,10 @@ class StemEstimator:
         if self.model.input_domain == "magnitude":
             spec = stft(mix)
             magnitude = spec.abs()
-            with autocast_context(self.precision):
-                masks = self.model(magnitude)
+            masks = self.model(magnitude.to(self.input_dtype))
             sources = masks.float() * magnitude.unsqueeze(1)
             return istft(spectral_filter(sources, spec), length=length)
-        with autocast_context(self.precision):
-            out = self.model(mix)
-        out = out.float()
+        out = self.model(mix.to(self.input_dtype)).float()
         if out.shape[-1] < length:
             out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
         return out[..., :length].contiguous()

@@ -1,7 +1,10 @@
 """Running several networks over a long signal chunk by chunk, fusing, and emitting finished audio.
 
 All enabled networks share one chunk plan (the smallest segment and largest overlap among them);
-each gets its own real context on both sides of the kept part. Per chunk: every network estimates
+each gets its own real context on both sides of the kept part, trimmed where the signal ends: the
+first chunk starts at the signal's start and the last stops just past its end (plus what the
+network drops at a window edge), because context made of invented silence costs compute and
+tells the network nothing. Per chunk: every network estimates
 the stems of its context window, the kept parts are fused with the preset's weights, and the
 result goes into one overlap-add accumulator that releases samples as soon as no later chunk can
 touch them. Memory therefore depends on the segment length, not on the song.
@@ -15,7 +18,7 @@ import numpy as np
 import torch
 
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
-from dannasep.engine.dsp.overlap_add import OverlapAdd, crossfade_weights, plan_chunks
+from dannasep.engine.dsp.overlap_add import Chunk, OverlapAdd, crossfade_weights, plan_chunks
 from dannasep.engine.separation.estimators import StemEstimator
 from dannasep.engine.separation.fusion import FusionPreset, fuse
 
@@ -63,6 +66,19 @@ Progress = Callable[[int, int], None]
 """progress(done_samples, total_samples)"""
 
 
+MIN_WINDOW = SAMPLE_RATE
+"""Windows shorter than this (very short signals) are zero-padded to it: the waveform networks
+need a minimum input length."""
+
+
+def model_window(chunk: Chunk, context: int, length: int, edge: int) -> tuple[int, int]:
+    """Samples [start, stop) a network is fed for `chunk`: `context` on each side, no earlier than
+    0, and no later than `edge` samples past the signal's end."""
+    start = max(chunk.start - context, 0)
+    stop = min(chunk.stop + context, max(length, chunk.stop) + edge)
+    return start, max(stop, start + MIN_WINDOW)
+
+
 def separate_stream(
     reader: SignalReader,
     estimators: dict[str, StemEstimator],
@@ -79,10 +95,12 @@ def separate_stream(
     for position, chunk in enumerate(chunks):
         estimates = {}
         for arch in preset.models:
-            context = plan.contexts[arch]
-            window = reader.read(chunk.start - context, chunk.stop + context)
-            stems = estimators[arch](torch.from_numpy(window).unsqueeze(0))[0]
-            estimates[arch] = stems[..., context : context + chunk.length]
+            estimator = estimators[arch]
+            edge = estimator.model.min_lookahead_samples()
+            start, stop = model_window(chunk, plan.contexts[arch], reader.length, edge)
+            stems = estimator(torch.from_numpy(reader.read(start, stop)).unsqueeze(0))[0]
+            offset = chunk.start - start
+            estimates[arch] = stems[..., offset : offset + chunk.length]
         fused = fuse(estimates, preset).numpy()
         ola.add(chunk.start, fused, crossfade_weights(chunk.length, chunk.fade_in, chunk.fade_out))
         until = chunks[position + 1].start if position + 1 < len(chunks) else reader.length

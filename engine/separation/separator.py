@@ -45,7 +45,7 @@ class SeparatorConfig:
     weights_dir: Path | None = None
     size: str | None = None
     wiener_iterations: int = 1
-    precision: str = "fp32"
+    precision: str = "auto"
     stems: tuple[str, ...] = SOURCES
     allow_untrained: bool = True
     channel_policy: str = "downmix"

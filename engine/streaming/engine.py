@@ -71,7 +71,7 @@ class LiveConfig:
     preset: str | Path = "paper"
     weights_dir: Path | None = None
     size: str | None = None
-    precision: str = "fp32"
+    precision: str = "auto"
     wiener_iterations: int = 1
     hop: int = 43 * HOP_LENGTH
     crossfade: int = 4 * HOP_LENGTH

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dannasep.engine.bench.offline import BenchCase, peak_ram_mb
+from dannasep.engine.bench.offline import BenchCase, file_run
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.separation.fusion import make_preset
 
@@ -16,6 +16,7 @@ def test_peak_ram_is_the_workers_own_not_the_parents(tmp_path):
     holding 1.5 GB must not make a small separation look that big."""
     ballast = np.ones(BALLAST_MB * 2**20 // 8)  # touched, so resident
     case = BenchCase("xumx alone", make_preset("xumx", {"xumx": [1.0] * len(SOURCES)}), "live")
-    peak = peak_ram_mb(case, 1, threads=2, precision="fp32", workdir=tmp_path)
-    assert 100 < peak < BALLAST_MB, peak
+    run = file_run(case, 1, threads=2, precision="fp32", workdir=tmp_path)
+    assert 100 < run.peak_ram_mb < BALLAST_MB, run
+    assert run.rtf > 0
     assert ballast[-1] == 1.0

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from dannasep.engine.dsp.overlap_add import plan_chunks
 from dannasep.engine.models.base import InferenceSettings
 from dannasep.engine.separation.fusion import make_preset
-from dannasep.engine.separation.runner import ChunkPlanSettings, separate_array
+from dannasep.engine.separation.runner import MIN_WINDOW, ChunkPlanSettings, model_window, separate_array
 
 
 class LinearModel:
@@ -21,6 +22,7 @@ class LinearModel:
         self.model = SimpleNamespace(
             inference=InferenceSettings(segment_seconds, overlap, context / 44100),
             traits=SimpleNamespace(context_samples=context),
+            min_lookahead_samples=lambda: 0,
         )
 
     def __call__(self, mix: torch.Tensor) -> torch.Tensor:
@@ -77,3 +79,39 @@ def test_progress_reaches_the_end(rng):
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen[-1] == (100_000, 100_000) and all(a <= b for (a, _), (b, _) in itertools.pairwise(seen))
+
+
+class RecordingModel(LinearModel):
+    """A LinearModel that remembers the length of every window it was fed."""
+
+    def __init__(self, context: int, edge: int):
+        super().__init__([1, 1, 1, 1], context=context)
+        self.model.min_lookahead_samples = lambda: edge
+        self.windows: list[int] = []
+
+    def __call__(self, mix: torch.Tensor) -> torch.Tensor:
+        self.windows.append(mix.shape[-1])
+        return super().__call__(mix)
+
+
+def test_context_is_not_invented_beyond_the_signal(rng):
+    """Context is real audio or nothing: the first window starts at the signal's start, the last
+    stops `edge` samples past its end; only the inner edges get the full context."""
+    length, segment, context, edge = 500_000, 200_000, 30_000, 512
+    model = RecordingModel(context, edge)
+    mix = rng.standard_normal((2, length)).astype(np.float32)
+    plan = ChunkPlanSettings(segment, 0.1, {"unet": context})
+    stems = separate_array(mix, {"unet": model}, make_preset("t", {"unet": [1, 1, 1, 1]}), plan=plan)
+    assert np.allclose(stems, mix[None], atol=1e-6)
+    chunks = plan_chunks(length, segment, 0.1)
+    expected = [model_window(c, context, length, edge) for c in chunks]
+    assert expected[0][0] == 0 and expected[-1][1] == length + edge
+    assert model.windows == [stop - start for start, stop in expected]
+    assert model.windows == [segment + context, segment + 2 * context, length - chunks[-1].start + context + edge]
+
+
+def test_a_signal_shorter_than_any_network_window_is_padded_to_the_minimum(rng):
+    model = RecordingModel(context=3_000, edge=512)
+    mix = rng.standard_normal((2, 1_000)).astype(np.float32)
+    stems = separate_array(mix, {"unet": model}, make_preset("t", {"unet": [1, 1, 1, 1]}))
+    assert model.windows == [MIN_WINDOW] and np.allclose(stems, mix[None], atol=1e-6)

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dannasep.engine.cli.common import set_threads
+from dannasep.engine.cli.common import add_precision_option, set_threads
 from dannasep.engine.errors import DannaSepError
 from dannasep.training.evaluation.report import markdown_table, write_report
 from dannasep.training.evaluation.runner import EvalConfig, evaluate
@@ -43,6 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seconds", type=float, help="score only the first S seconds of each track")
     parser.add_argument("--workers", type=int, default=1, help="processes for BSSEval (default 1)")
     parser.add_argument("--threads", type=int, help="torch threads for separation (default: all cores)")
+    add_precision_option(parser)
     parser.add_argument(
         "--streaming",
         action="store_true",
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         workers=args.workers,
         streaming=args.streaming,
+        precision=args.precision,
     )
     try:
         scores = evaluate(config)

@@ -43,6 +43,7 @@ class EvalConfig:
     seconds: float | None = None  # score only the first seconds of every track
     workers: int = 1  # processes for museval
     streaming: bool = False  # also score every model and preset as the live engine computes them
+    precision: str = "auto"  # of the networks: auto, fp32 or bf16
 
 
 @dataclass
@@ -70,7 +71,7 @@ def _single_model_preset(arch: str) -> FusionPreset:
 
 def _load_models(config: EvalConfig, presets: list[FusionPreset]) -> dict[str, LoadedModel]:
     wanted = list(dict.fromkeys([*config.models, *(a for p in presets for a in p.models)]))
-    separator_config = SeparatorConfig(weights_dir=config.weights_dir, size=config.size)
+    separator_config = SeparatorConfig(weights_dir=config.weights_dir, size=config.size, precision=config.precision)
     return {arch: load_model(arch, separator_config) for arch in wanted}
 
 
