@@ -33,10 +33,18 @@ class Chunk:
         return self.stop - self.start
 
 
-def plan_chunks(length: int, segment: int, overlap: float) -> list[Chunk]:
-    """Cut [0, length) into chunks of `segment` samples overlapping by `overlap` (0 <= overlap < 1).
+STRETCH = 0.1
+"""Chunks may be up to this fraction longer than the segment when that saves a whole chunk: a 60 s
+song in 30 s segments is two chunks of 30.75 s, not three with a 3 s remainder that would still pay
+for its full context."""
 
-    The first chunk has no fade-in and the last no fade-out, so every sample has a positive weight.
+
+def plan_chunks(length: int, segment: int, overlap: float) -> list[Chunk]:
+    """Cut [0, length) into chunks of about `segment` samples overlapping by `overlap` (0 <= overlap < 1).
+
+    Chunks are `segment` long (the last one possibly shorter), or all equally long and at most
+    STRETCH longer when that takes one chunk fewer. The first chunk has no fade-in and the last no
+    fade-out, so every sample has a positive weight.
     """
     if length <= 0:
         raise ValueError("cannot plan chunks for an empty signal")
@@ -45,6 +53,11 @@ def plan_chunks(length: int, segment: int, overlap: float) -> list[Chunk]:
     fade = min(round(segment * overlap), segment - 1)
     stride = segment - fade
     count = max(1, math.ceil((length - fade) / stride))
+    fewer = max(1, math.ceil((length - fade) / (stride * (1 + STRETCH))))
+    if fewer < count:
+        count = fewer
+        stride = math.ceil((length - fade) / count)
+        segment = stride + fade
     chunks = []
     for k in range(count):
         start = k * stride

@@ -91,7 +91,7 @@ def separate_stream(
     covering [0, reader.length) exactly once, in order."""
     plan = plan or shared_plan(estimators)
     chunks = plan_chunks(reader.length, plan.segment, plan.overlap)
-    ola = OverlapAdd((len(SOURCES), 2), plan.segment)
+    ola = OverlapAdd((len(SOURCES), 2), max(chunk.length for chunk in chunks))
     for position, chunk in enumerate(chunks):
         estimates = {}
         for arch in preset.models:

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from dannasep.engine.dsp.overlap_add import OverlapAdd, crossfade_weights, plan_chunks
+from dannasep.engine.dsp.overlap_add import STRETCH, OverlapAdd, crossfade_weights, plan_chunks
 
 
 def _identity_through_chunks(x: np.ndarray, segment: int, overlap: float) -> np.ndarray:
     plan = plan_chunks(x.shape[-1], segment, overlap)
-    ola = OverlapAdd(x.shape[:-1], segment)
+    ola = OverlapAdd(x.shape[:-1], max(chunk.length for chunk in plan))
     out = []
     for i, chunk in enumerate(plan):
         block = np.zeros((*x.shape[:-1], chunk.length), np.float32)
@@ -62,3 +62,16 @@ def test_chunks_must_arrive_in_order():
 def test_bad_plans_are_refused(bad):
     with pytest.raises(ValueError):
         plan_chunks(*bad)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(30, [30.0]), (32, [32.0]), (60, [30.75, 30.75]), (75, [30.0, 30.0, 18.0]), (300, [31.35] * 10)],
+)
+def test_a_short_remainder_stretches_the_chunks_instead_of_adding_one(seconds, expected):
+    """30 s segments, 1.5 s fades: a remainder short enough is spread over the other chunks
+    (each at most STRETCH longer), a long one gets its own chunk."""
+    plan = plan_chunks(seconds * 1000, 30_000, 0.05)
+    assert [c.length / 1000 for c in plan] == expected
+    assert max(c.length for c in plan) <= 30_000 * (1 + STRETCH) + 1
+    assert plan[0].start == 0 and plan[-1].stop == seconds * 1000
