@@ -67,6 +67,9 @@ class BackendNet(SeparationNet):
         # the native methods read only self.config, which is a native config
         return self.native.min_lookahead_samples(self)
 
+    def min_input_length(self) -> int:
+        return self.native.min_input_length(self)
+
     def num_parameters(self) -> int:
         return self.runtime_parameters
 

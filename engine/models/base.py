@@ -82,6 +82,10 @@ class SeparationNet(nn.Module):
         samples a waveform network drops at the end)."""
         return 0
 
+    def min_input_length(self) -> int:
+        """The shortest input (samples) the network accepts (its poolings or strides need)."""
+        return 1
+
     @property
     def traits(self) -> ModelTraits:
         def on_stft_grid(samples: int) -> int:  # streaming windows move by whole STFT frames

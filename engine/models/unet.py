@@ -206,6 +206,10 @@ class UNetAttention(SeparationNet):
     def min_lookahead_samples(self) -> int:
         return N_FFT // 2 + HOP_LENGTH
 
+    def min_input_length(self) -> int:
+        # each level halves the frames; the deepest pooling needs two (centred STFT: 1 + n // hop)
+        return (2**self.config.levels - 1) * HOP_LENGTH
+
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
         batch, channels, bins, frames = magnitude.shape
         x = magnitude[:, :, : self.max_bins]

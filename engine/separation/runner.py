@@ -66,17 +66,13 @@ Progress = Callable[[int, int], None]
 """progress(done_samples, total_samples)"""
 
 
-MIN_WINDOW = SAMPLE_RATE
-"""Windows shorter than this (very short signals) are zero-padded to it: the waveform networks
-need a minimum input length."""
-
-
-def model_window(chunk: Chunk, context: int, length: int, edge: int) -> tuple[int, int]:
+def model_window(chunk: Chunk, context: int, length: int, edge: int, minimum: int) -> tuple[int, int]:
     """Samples [start, stop) a network is fed for `chunk`: `context` on each side, no earlier than
-    0, and no later than `edge` samples past the signal's end."""
+    0, and no later than `edge` samples past the signal's end, but at least `minimum` long (zeros
+    after the end of a very short signal)."""
     start = max(chunk.start - context, 0)
     stop = min(chunk.stop + context, max(length, chunk.stop) + edge)
-    return start, max(stop, start + MIN_WINDOW)
+    return start, max(stop, start + minimum)
 
 
 def separate_stream(
@@ -96,8 +92,10 @@ def separate_stream(
         estimates = {}
         for arch in preset.models:
             estimator = estimators[arch]
-            edge = estimator.model.min_lookahead_samples()
-            start, stop = model_window(chunk, plan.contexts[arch], reader.length, edge)
+            model = estimator.model
+            start, stop = model_window(
+                chunk, plan.contexts[arch], reader.length, model.min_lookahead_samples(), model.min_input_length()
+            )
             stems = estimator(torch.from_numpy(reader.read(start, stop)).unsqueeze(0))[0]
             offset = chunk.start - start
             estimates[arch] = stems[..., offset : offset + chunk.length]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from dannasep.engine.constants import HOP_LENGTH, SOURCES
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.dsp.causal_wiener import CausalWiener, CausalWienerSettings
 from dannasep.engine.separation.estimators import StemEstimator
 
@@ -78,6 +78,13 @@ class StreamProcessor:
                 raise ValueError(
                     f"{arch}: look-ahead {ahead} is shorter than the cross-fade {fade} plus "
                     f"the {e_min} samples the network needs at a window edge"
+                )
+        for arch, estimator in self.estimators.items():
+            window, least = self.context[arch] + hop + self.lookahead[arch], estimator.model.min_input_length()
+            if window < least:
+                raise ValueError(
+                    f"{arch}: its live window (context + hop + look-ahead) is {window / SAMPLE_RATE:.2f} s, shorter "
+                    f"than the {least / SAMPLE_RATE:.2f} s the network needs; raise --context or --hop"
                 )
         self.max_lookahead = max(self.lookahead.values(), default=0)
         # history ends at the newest input sample; it holds the longest window plus the look-ahead offsets

@@ -9,8 +9,11 @@ import torch
 
 from dannasep.engine.dsp.overlap_add import plan_chunks
 from dannasep.engine.models.base import InferenceSettings
+from dannasep.engine.models.configs import load_model_config
+from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
+from dannasep.engine.separation.estimators import StemEstimator
 from dannasep.engine.separation.fusion import make_preset
-from dannasep.engine.separation.runner import MIN_WINDOW, ChunkPlanSettings, model_window, separate_array
+from dannasep.engine.separation.runner import ChunkPlanSettings, model_window, separate_array
 
 
 class LinearModel:
@@ -23,6 +26,7 @@ class LinearModel:
             inference=InferenceSettings(segment_seconds, overlap, context / 44100),
             traits=SimpleNamespace(context_samples=context),
             min_lookahead_samples=lambda: 0,
+            min_input_length=lambda: 1,
         )
 
     def __call__(self, mix: torch.Tensor) -> torch.Tensor:
@@ -84,9 +88,10 @@ def test_progress_reaches_the_end(rng):
 class RecordingModel(LinearModel):
     """A LinearModel that remembers the length of every window it was fed."""
 
-    def __init__(self, context: int, edge: int):
+    def __init__(self, context: int, edge: int, minimum: int = 1):
         super().__init__([1, 1, 1, 1], context=context)
         self.model.min_lookahead_samples = lambda: edge
+        self.model.min_input_length = lambda: minimum
         self.windows: list[int] = []
 
     def __call__(self, mix: torch.Tensor) -> torch.Tensor:
@@ -104,14 +109,26 @@ def test_context_is_not_invented_beyond_the_signal(rng):
     stems = separate_array(mix, {"unet": model}, make_preset("t", {"unet": [1, 1, 1, 1]}), plan=plan)
     assert np.allclose(stems, mix[None], atol=1e-6)
     chunks = plan_chunks(length, segment, 0.1)
-    expected = [model_window(c, context, length, edge) for c in chunks]
+    expected = [model_window(c, context, length, edge, 1) for c in chunks]
     assert expected[0][0] == 0 and expected[-1][1] == length + edge
     assert model.windows == [stop - start for start, stop in expected]
     assert model.windows == [segment + context, segment + 2 * context, length - chunks[-1].start + context + edge]
 
 
-def test_a_signal_shorter_than_any_network_window_is_padded_to_the_minimum(rng):
-    model = RecordingModel(context=3_000, edge=512)
+def test_a_signal_shorter_than_the_network_accepts_is_padded_to_its_minimum(rng):
+    model = RecordingModel(context=3_000, edge=512, minimum=20_000)
     mix = rng.standard_normal((2, 1_000)).astype(np.float32)
     stems = separate_array(mix, {"unet": model}, make_preset("t", {"unet": [1, 1, 1, 1]}))
-    assert model.windows == [MIN_WINDOW] and np.allclose(stems, mix[None], atol=1e-6)
+    assert model.windows == [20_000] and np.allclose(stems, mix[None], atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["xumx", "unet", "demucs"])
+def test_the_real_networks_separate_20_milliseconds(rng, arch):
+    """No context is invented at the ends any more, so the U-Net's six poolings and Demucs'
+    strides rely on the minimum input length for very short signals."""
+    torch.manual_seed(0)
+    model = prepare_for_cpu_inference(load_model_config(arch, "paper" if arch == "unet" else "live").build())
+    assert model.min_input_length() > 882 or arch == "xumx"
+    mix = (0.1 * rng.standard_normal((2, 882))).astype(np.float32)
+    stems = separate_array(mix, {arch: StemEstimator(model)}, make_preset("t", {arch: [1, 1, 1, 1]}))
+    assert stems.shape == (4, 2, 882) and np.isfinite(stems).all()

@@ -28,6 +28,7 @@ class GainModel:
                 stream_context_samples=context_frames * HOP_LENGTH, latency_samples=lookahead_frames * HOP_LENGTH
             ),
             min_lookahead_samples=lambda: 0,
+            min_input_length=lambda: 1,
             input_domain="waveform",
             inference=InferenceSettings(),
         )
@@ -154,6 +155,16 @@ def test_causal_filter_remembers_the_past_and_forgets_it():
     forgotten = short(v2, x2, slice(0, 10))
     fresh_short = CausalWiener(CausalWienerSettings(forgetting_seconds=0.005))(v2, x2, slice(0, 10))
     assert torch.allclose(forgotten, fresh_short, atol=1e-6)
+
+
+def test_a_live_window_shorter_than_the_network_accepts_is_refused_with_the_fix():
+    """The paper U-Net's six poolings need 64 STFT frames (1.46 s): a short context is refused
+    up front, not by a crash inside the inference process."""
+    model = GainModel([1, 1, 1, 1], context_frames=4, lookahead_frames=4)
+    model.model.min_input_length = lambda: 63 * HOP_LENGTH
+    message = r"unet: its live window .* is 0\.28 s, shorter than the 1\.46 s .* raise --context"
+    with pytest.raises(ValueError, match=message):
+        StreamProcessor({"unet": model}, lambda: {"unet": (1.0,) * 4}, StreamSettings(hop=4 * HOP_LENGTH))
 
 
 def test_magnitude_model_windows_stay_on_the_stft_grid():
