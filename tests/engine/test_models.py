@@ -158,16 +158,18 @@ def test_smaller_configs_are_smaller():
 @pytest.mark.parametrize("arch", ["xumx", "unet", "demucs"])
 def test_bf16_networks_stay_close_to_fp32_and_return_float32(arch):
     """bf16 casts the whole network (weights and activations); the estimator's output is float32
-    and within about 40 dB of fp32 (measured 45-46 dB on the paper-size networks)."""
+    and, without the Wiener filter (float in both), within 40 dB of fp32 (measured 45-62 dB). The
+    EM step can amplify the difference on random weights, whose four masks are nearly alike; the
+    shipped, trained weights score the same SDR in both precisions (README, Benchmarks)."""
     mix = torch.randn(1, 2, 3 * 44100) * 0.1
-    reference = StemEstimator(prepare_for_cpu_inference(_tiny(arch)), precision="fp32")(mix)
+    reference = StemEstimator(prepare_for_cpu_inference(_tiny(arch)), 0, precision="fp32")(mix)
     model = prepare_for_cpu_inference(_tiny(arch))
-    estimator = StemEstimator(model, precision="bf16")
+    estimator = StemEstimator(model, 0, precision="bf16")
     assert estimator.precision == "bf16" and all(p.dtype == torch.bfloat16 for p in model.parameters())
     out = estimator(mix)
     assert out.dtype == torch.float32 and out.shape == reference.shape
     snr = 10 * torch.log10(reference.pow(2).sum() / (out - reference).pow(2).sum())
-    assert snr > 30, f"{arch}: bf16 only {snr:.1f} dB from fp32"
+    assert snr > 40, f"{arch}: bf16 only {snr:.1f} dB from fp32"
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
