@@ -35,7 +35,7 @@ from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
 from dannasep.engine.errors import DannaSepError
 
 PEERS = {
-    "demucs_v2": ("our Demucs v2, chunked (30 s + 3 s context each side)", "demucs 2.0.3 apply_model(split=True)"),
+    "demucs_v2": ("our Demucs v2, chunked with context (demucs_v2-paper.toml)", "demucs 2.0.3 apply_model(split=True)"),
     "xumx": ("our X-UMX, chunked, torch Wiener filter", "asteroid X-UMX eval.py: whole track, norbert complex128"),
     "fusion": ("preset paper: U-Net + Demucs + X-UMX, chunked", "authors' danna_sep recipe, whole track per model"),
 }

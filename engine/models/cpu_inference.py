@@ -6,8 +6,8 @@ swaps the class of each Conv1d / ConvTranspose1d to a subclass that does exactly
 state dict, parameter names and checkpoints are untouched.
 
 bf16 precision casts a network's weights and activations to bfloat16. On CPUs that compute bf16
-natively (AVX512-BF16 or AMX) that is 1.9x faster for the paper-size U-Net and 2.5x for Demucs,
-and the networks' outputs stay within about 45 dB of fp32 (measured; see the README). Casting the
+natively (AVX512-BF16 or AMX) the paper-size U-Net and Demucs run about 1.9x faster, and the
+networks' outputs stay 45-62 dB from fp32 (measured; see the README). Casting the
 whole network is worth 1.4x more than autocast on the U-Net, whose dense blocks spend their time
 concatenating activations that autocast leaves in mixed precisions. The STFT, the Wiener filter
 and the fusion stay in float32/complex128. "auto" picks bf16 where it is native, fp32 elsewhere
