@@ -93,7 +93,7 @@ def cast_to_precision(model: nn.Module, precision: str) -> torch.dtype:
     A network whose runtime owns its weights (no parameters: TorchScript/ONNX backends) stays in
     float32 whatever was asked.
     """
-    if resolve_precision(precision) == "bf16" and any(True for _ in model.parameters()):
+    if resolve_precision(precision) == "bf16" and next(model.parameters(), None) is not None:
         model.to(torch.bfloat16)
         return torch.bfloat16
     return torch.float32

@@ -12,7 +12,7 @@ import torch
 from dannasep.engine.dsp.stft import istft, stft
 from dannasep.engine.dsp.wiener import wiener
 from dannasep.engine.models.base import SeparationNet
-from dannasep.engine.models.cpu_inference import cast_to_precision, resolve_precision
+from dannasep.engine.models.cpu_inference import cast_to_precision
 
 
 class StemEstimator:
@@ -28,7 +28,7 @@ class StemEstimator:
     def __init__(self, model: SeparationNet, wiener_iterations: int = 1, precision: str = "fp32"):
         self.model = model
         self.wiener_iterations = wiener_iterations
-        self.input_dtype = cast_to_precision(model, resolve_precision(precision))
+        self.input_dtype = cast_to_precision(model, precision)
         self.precision = "bf16" if self.input_dtype == torch.bfloat16 else "fp32"
 
     @property
