@@ -87,6 +87,14 @@ class SeparationNet(nn.Module):
         return 1
 
     @property
+    def normalises_input(self) -> bool:
+        """Whether the network standardises its input by the input's own mean and std (Demucs). Its
+        forward then also takes `statistics=(mean, std)`, each (B, 1, 1), to use instead: a stream
+        passes long-term ones, since a short window's own move the network's operating point from
+        window to window."""
+        return False
+
+    @property
     def traits(self) -> ModelTraits:
         def on_stft_grid(samples: int) -> int:  # streaming windows move by whole STFT frames
             return -(-samples // HOP_LENGTH) * HOP_LENGTH

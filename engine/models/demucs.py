@@ -112,11 +112,18 @@ class DemucsFourDecoders(SeparationNet):
             n = (n - 1) * c.stride + c.kernel_size
         return -(-n // 2) if c.resample else n
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+    @property
+    def normalises_input(self) -> bool:
+        return True
+
+    def forward(self, wav: torch.Tensor, statistics: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         n_src = len(SOURCES)
-        mono = wav.mean(1, keepdim=True)
-        mean = mono.mean(dim=-1, keepdim=True)
-        std = mono.std(dim=-1, keepdim=True) + 1e-5
+        if statistics is None:
+            mono = wav.mean(1, keepdim=True)
+            mean, std = mono.mean(dim=-1, keepdim=True), mono.std(dim=-1, keepdim=True)
+        else:
+            mean, std = (s.to(wav.dtype) for s in statistics)
+        std = std + 1e-5
         x = (wav - mean) / std
         if self.config.resample:
             x = self.up_sample(x)

@@ -99,11 +99,19 @@ class DemucsV2(SeparationNet):
             length = math.ceil(length / 2)
         return int(length)
 
-    def forward_raw(self, mix: torch.Tensor) -> torch.Tensor:
+    @property
+    def normalises_input(self) -> bool:
+        return self.config.normalize
+
+    def forward_raw(
+        self, mix: torch.Tensor, statistics: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """The network as demucs v2 defines it: (B, 2, valid) -> (B, 4, 2, shorter)."""
         c = self.config
         x = mix
-        if c.normalize:
+        if c.normalize and statistics is not None:
+            mean, std = (s.to(mix.dtype) for s in statistics)
+        elif c.normalize:
             mono = mix.mean(dim=1, keepdim=True)
             mean = mono.mean(dim=-1, keepdim=True)
             std = mono.std(dim=-1, keepdim=True)
@@ -125,8 +133,8 @@ class DemucsV2(SeparationNet):
         x = x * std + mean
         return x.view(x.size(0), len(SOURCES), c.audio_channels, x.size(-1))
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+    def forward(self, wav: torch.Tensor, statistics: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         length = wav.shape[-1]
         delta = self.valid_length(length) - length
         padded = F.pad(wav, (delta // 2, delta - delta // 2))
-        return center_trim(self.forward_raw(padded), length)
+        return center_trim(self.forward_raw(padded, statistics), length)

@@ -14,6 +14,8 @@ from dannasep.engine.dsp.wiener import wiener
 from dannasep.engine.models.base import SeparationNet
 from dannasep.engine.models.cpu_inference import cast_to_precision
 
+Statistics = tuple[torch.Tensor, torch.Tensor]
+
 
 class StemEstimator:
     """Wraps a network: (B, 2, N) float32 mixture -> (B, 4, 2, N) float32 stems.
@@ -35,13 +37,24 @@ class StemEstimator:
     def architecture(self) -> str:
         return self.model.architecture
 
-    def __call__(self, mix: torch.Tensor) -> torch.Tensor:
-        return self.separate(mix, lambda sources, spec: wiener(sources, spec, n_iter=self.wiener_iterations))
+    def __call__(self, mix: torch.Tensor, statistics: Statistics | None = None) -> torch.Tensor:
+        return self.separate(mix, self._offline_filter, statistics)
+
+    def _offline_filter(self, sources: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+        return wiener(sources, spec, n_iter=self.wiener_iterations)
 
     @torch.inference_mode()
-    def separate(self, mix: torch.Tensor, spectral_filter: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+    def separate(
+        self,
+        mix: torch.Tensor,
+        spectral_filter: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        statistics: Statistics | None = None,
+    ):
         """Like calling the estimator, with `spectral_filter(V, X) -> Y` replacing the offline Wiener
-        filter for spectrogram models (the streaming engine passes its causal filter)."""
+        filter for spectrogram models (the streaming engine passes its causal filter).
+
+        statistics: (mean, std) of the mono input, each (B, 1, 1), for a network that standardises
+        its input (`normalises_input`) to use instead of the input's own; ignored by the others."""
         length = mix.shape[-1]
         if self.model.input_domain == "magnitude":
             spec = stft(mix)
@@ -49,7 +62,8 @@ class StemEstimator:
             masks = self.model(magnitude.to(self.input_dtype))
             sources = masks.float() * magnitude.unsqueeze(1)
             return istft(spectral_filter(sources, spec), length=length)
-        out = self.model(mix.to(self.input_dtype)).float()
+        extra = {"statistics": statistics} if statistics is not None and self.model.normalises_input else {}
+        out = self.model(mix.to(self.input_dtype), **extra).float()
         if out.shape[-1] < length:
             out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
         return out[..., :length].contiguous()

@@ -89,6 +89,39 @@ def test_demucs_standardises_its_input():
     assert torch.allclose(y_scaled, y * 8.0 + 0.01, atol=1e-3, rtol=1e-3)
 
 
+def _own_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mono = x.mean(1, keepdim=True)
+    return mono.mean(-1, keepdim=True), mono.std(-1, keepdim=True)
+
+
+@pytest.mark.parametrize("arch", ["demucs", "demucs_v2"])
+def test_demucs_takes_given_statistics_in_place_of_its_inputs_own(arch):
+    torch.manual_seed(0)
+    if arch == "demucs":
+        model = _tiny("demucs")
+    else:
+        config = dataclasses.replace(build_model("demucs_v2").config, channels=8, normalize=True)
+        model = build_model("demucs_v2", config).eval()
+    assert model.normalises_input
+    # Demucs v2's forward zero-pads to a valid length first, which would change its own statistics
+    run = model.forward_raw if arch == "demucs_v2" else model
+    x = torch.randn(1, 2, 40_000)
+    loud = x * 8.0
+    with torch.inference_mode():
+        own = run(x)
+        same = run(x, statistics=_own_statistics(x))
+        rescaled = run(loud, statistics=_own_statistics(x))  # standardised by the quiet input's statistics
+        quiet_net = run(loud, statistics=_own_statistics(loud))
+    assert torch.allclose(same, own, atol=1e-6)
+    assert not torch.allclose(rescaled / 8.0, own, atol=1e-3)  # another operating point
+    assert torch.allclose(quiet_net, own * 8.0, atol=1e-4, rtol=1e-4)
+
+
+def test_only_the_demucs_family_standardises_its_input():
+    assert not build_model("xumx").normalises_input and not build_model("unet").normalises_input
+    assert not build_model("demucs_v2").normalises_input  # the authors' demucs48_hq: normalize=False
+
+
 def test_d2_block_equals_the_unfused_formula():
     torch.manual_seed(0)
     block = D2Block(in_channels=3, growth=2, layers=3).eval()
