@@ -462,7 +462,8 @@ class MainWindow(QMainWindow):
             self.status_label,
             f"latency {1000 * status.latency_samples / 44100:.0f} ms ({status.latency_samples} samples) · "
             f"worker RTF {status.worker_rtf:.2f} · under-runs {status.underruns + status.device_underflows} · "
-            f"CPU {100 * status.cpu_load:.0f}% · {osc} · preset {state.preset}",
+            f"CPU {100 * status.cpu_load:.0f}% · {osc} · preset {state.preset}"
+            + (f" · dropped {', '.join(status.dropped)} (inference fell behind)" if status.dropped else ""),
         )
         trained = all("UNTRAINED" not in p for p in status.models.values())
         self._set_text(self.weights_label, "weights: trained" if trained else "weights: UNTRAINED (random)")

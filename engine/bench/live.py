@@ -13,16 +13,17 @@ each process (VmHWM).
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from dannasep.engine.audio.jack_server import jack_server
-from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.models.cpu_inference import resolve_precision
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.timing import LiveTiming
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -32,20 +33,12 @@ class LiveBenchConfig:
     seconds: float = 60.0
     presets: tuple[str, ...] = ("paper", "fast")
     blocksizes: tuple[int, ...] = (256, 512)
-    hop_seconds: float = 1.0
-    lookahead_seconds: float | None = None
-    """None keeps each checkpoint's own look-ahead."""
-    context_seconds: float | None = None
-    """None keeps each checkpoint's own past context."""
+    timing: LiveTiming = field(default_factory=LiveTiming)
     source: Path | None = None
     """A file to play; None plays generated noise (compute does not depend on the content)."""
     weights_dir: Path | None = None
     precision: str = "auto"
     threads: int = 2
-
-    @property
-    def hop(self) -> int:
-        return max(1, round(self.hop_seconds * SAMPLE_RATE / HOP_LENGTH)) * HOP_LENGTH
 
 
 @dataclass
@@ -59,6 +52,8 @@ class LiveBenchRow:
     """Median, 99th percentile and maximum duration of one audio callback."""
     underruns: int
     device_underflows: int
+    dropped: tuple[str, ...]
+    """Models the engine stopped running because inference fell behind."""
     cpu_percent: float
     ram_mb: tuple[float, float]
     """Peak resident memory of the audio process and of the inference process."""
@@ -96,11 +91,8 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         preset=preset,
         weights_dir=config.weights_dir,
         precision=config.precision,
-        hop=config.hop,
-        crossfade=default_crossfade(config.hop),
-        lookahead_seconds=config.lookahead_seconds,
-        context_seconds=config.context_seconds,
         threads=config.threads,
+        **config.timing.config_fields(),
         loop=True,
     )
     with jack_server(name=f"dannasep-bench-{os.getpid()}", playback_ports=2, period=blocksize):
@@ -131,6 +123,7 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         ),
         underruns=status.underruns,
         device_underflows=status.device_underflows,
+        dropped=status.dropped,
         cpu_percent=100 * cpu / wall,
         ram_mb=ram,
         seconds=wall,
@@ -138,23 +131,21 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
 
 
 def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine: str) -> str:
-    own = "each checkpoint's own"
-    ahead = own if config.lookahead_seconds is None else f"{config.lookahead_seconds} s"
-    context = own if config.context_seconds is None else f"{config.context_seconds} s"
     lines = [
         f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case, "
-        f"hop {config.hop} samples ({1000 * config.hop / SAMPLE_RATE:.0f} ms), look-ahead {ahead}, context {context}, "
+        f"{config.timing.describe()}, "
         f"{config.threads} inference threads, {resolve_precision(config.precision)}. Machine: {machine}.",
         "",
         "| preset | block | latency | worker RTF mean / max | callback median / p99 / max | "
-        "under-runs | CPU | peak RAM audio / inference |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "under-runs | dropped | CPU | peak RAM audio / inference |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         med, p99, worst = r.callback_ms
         lines.append(
             f"| {r.preset} | {r.blocksize} | {r.latency_ms:.0f} ms | {r.worker_rtf:.2f} / {r.worker_rtf_max:.2f} "
             f"| {med:.3f} / {p99:.3f} / {worst:.3f} ms | {r.underruns + r.device_underflows} "
+            f"| {', '.join(r.dropped) or '-'} "
             f"| {r.cpu_percent:.0f} % | {r.ram_mb[0]:.0f} / {r.ram_mb[1]:.0f} MB |"
         )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
-from dannasep.engine.cli.common import add_precision_option, set_threads
+from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_timing, set_threads
 
 
 def register(subparsers) -> None:
@@ -47,15 +47,7 @@ def register(subparsers) -> None:
     live.add_argument("--seconds", type=float, default=60.0, help="seconds played per case")
     live.add_argument("--presets", nargs="+", default=["paper", "fast"], help="fusion presets (names or .toml)")
     live.add_argument("--blocksizes", nargs="+", type=int, default=[256, 512], help="audio block sizes")
-    live.add_argument("--hop", type=float, default=1.0, help="seconds of audio per inference step")
-    live.add_argument(
-        "--lookahead",
-        type=float,
-        help="seconds of future audio per model; unset keeps each checkpoint's own (0.5 s)",
-    )
-    live.add_argument(
-        "--context", type=float, help="seconds of past audio per model window; unset keeps each checkpoint's own (1 s)"
-    )
+    add_live_timing_options(live)
     live.add_argument("--file", type=Path, help="play this file (default: generated noise)")
     live.add_argument("--weights", type=Path, metavar="DIR", help="checkpoint folder (default: shipped weights)")
     live.add_argument("--threads", type=int, default=2, help="threads of the inference process")
@@ -160,9 +152,7 @@ def run_live(args) -> int:
         seconds=args.seconds,
         presets=tuple(args.presets),
         blocksizes=tuple(args.blocksizes),
-        hop_seconds=args.hop,
-        lookahead_seconds=args.lookahead,
-        context_seconds=args.context,
+        timing=live_timing(args),
         source=args.file,
         weights_dir=args.weights,
         precision=args.precision,

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.models.cpu_inference import PRECISIONS, native_bf16
 from dannasep.engine.separation.fusion import list_presets
+from dannasep.engine.streaming.timing import LiveTiming
 
 
 def set_threads(threads: int | None) -> int:
@@ -29,6 +30,45 @@ def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGro
         f"(AVX512-BF16 or AMX; this one: {'yes' if native_bf16() else 'no'}) at about 45 dB from fp32; "
         "auto = bf16 where native, else fp32 (default: %(default)s)",
     )
+
+
+def add_live_timing_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--hop, --lookahead, --context, --crossfade, --safety: latency = hop + look-ahead + safety."""
+    parser.add_argument(
+        "--hop", type=float, default=1.0, help="seconds of audio per inference step; latency grows with it (default: 1)"
+    )
+    parser.add_argument(
+        "--lookahead",
+        type=float,
+        metavar="SECONDS",
+        help="future audio each model sees; less lowers latency and quality; each model keeps at least the "
+        "cross-fade plus what its window edge needs (default: each checkpoint's 0.5 s)",
+    )
+    parser.add_argument(
+        "--context",
+        type=float,
+        metavar="SECONDS",
+        help="past audio in each model window; less makes short hops affordable; a network that needs a longer "
+        "window (the U-Net's poolings) gets what it needs (default: each checkpoint's 1 s)",
+    )
+    parser.add_argument(
+        "--crossfade",
+        type=float,
+        metavar="SECONDS",
+        help="cross-fade between hops, whole STFT hops of 23 ms; part of every model's look-ahead "
+        "(default: 93 ms, at most half the hop)",
+    )
+    parser.add_argument(
+        "--safety",
+        type=float,
+        metavar="SECONDS",
+        help="latency margin for the inference time of one hop: at least its worst compute time, or the output "
+        "under-runs (default: one hop, safe up to a worker real-time factor of 1)",
+    )
+
+
+def live_timing(args: argparse.Namespace) -> LiveTiming:
+    return LiveTiming(args.hop, args.crossfade, args.safety, args.lookahead, args.context)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

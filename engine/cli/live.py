@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 from dannasep.engine.audio.devices import list_devices
-from dannasep.engine.cli.common import add_precision_option, set_threads
-from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_timing, set_threads
+from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
 
 
 def register(subparsers) -> None:
@@ -77,24 +77,7 @@ def register(subparsers) -> None:
     )
     tuning = parser.add_argument_group("engine tuning")
     tuning.add_argument("--blocksize", type=int, default=512, help="audio block in samples (default: %(default)s)")
-    tuning.add_argument(
-        "--hop",
-        type=float,
-        default=1.0,
-        help="seconds of audio per inference step; latency grows with it (default: %(default)s)",
-    )
-    tuning.add_argument(
-        "--lookahead",
-        type=float,
-        metavar="SECONDS",
-        help="future audio each model sees; less lowers latency and quality (default: each checkpoint's 0.5 s)",
-    )
-    tuning.add_argument(
-        "--context",
-        type=float,
-        metavar="SECONDS",
-        help="past audio in each model window; less makes short hops affordable (default: each checkpoint's 1 s)",
-    )
+    add_live_timing_options(tuning)
     tuning.add_argument(
         "--wiener-iterations",
         type=int,
@@ -116,7 +99,6 @@ def run(args) -> int:
     if args.file is None:
         print("dannasep live: give a FILE to play (or --list-devices)", file=sys.stderr)
         return 2
-    hop = max(1, round(args.hop * SAMPLE_RATE / HOP_LENGTH)) * HOP_LENGTH
     config = LiveConfig(
         source=args.file,
         output_device=args.device,
@@ -127,11 +109,8 @@ def run(args) -> int:
         size=args.size,
         precision=args.precision,
         wiener_iterations=args.wiener_iterations,
-        hop=hop,
-        crossfade=default_crossfade(hop),
-        lookahead_seconds=args.lookahead,
-        context_seconds=args.context,
         threads=args.threads,
+        **live_timing(args).config_fields(),
         record_dir=args.record,
         loop=args.loop,
     )
@@ -173,7 +152,7 @@ def run(args) -> int:
                 if sys.stdout.isatty() and not args.json:
                     print(
                         f"\r{s.position:7.1f} s  worker RTF {s.worker_rtf:.2f} (max {s.worker_rtf_max:.2f})  "
-                        f"under-runs {s.underruns}  ",
+                        f"under-runs {s.underruns}  " + (f"dropped: {', '.join(s.dropped)}  " if s.dropped else ""),
                         end="",
                         flush=True,
                     )
@@ -197,6 +176,7 @@ def run(args) -> int:
         "worker_rtf_max": round(final.worker_rtf_max, 3),
         "seconds_played": round(played, 2),
         "hops": final.hops,
+        "dropped_models": list(final.dropped),
         "recorded": [str(p) for p in recorded],
     }
     if args.json:

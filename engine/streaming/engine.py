@@ -43,6 +43,7 @@ from dannasep.engine.streaming.worker import (
     CTRL_WEIGHTS,
     STAT_COMPUTE_MAX,
     STAT_COMPUTE_TOTAL,
+    STAT_DROPPED,
     STAT_HOPS,
     STAT_OVERRUNS,
     STAT_SIZE,
@@ -52,11 +53,6 @@ from dannasep.engine.streaming.worker import (
 )
 
 MAX_BLOCK = 8192
-
-
-def default_crossfade(hop: int) -> int:
-    """Cross-fade between hops: ~93 ms, but at most half a hop (on the STFT grid)."""
-    return min(4 * HOP_LENGTH, hop // 2 // HOP_LENGTH * HOP_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -115,6 +111,8 @@ class EngineStatus:
     """Stream positions of the first under-runs and device underflows, for diagnosis."""
     worker_pid: int | None = None
     models: dict[str, str] = field(default_factory=dict)
+    dropped: tuple[str, ...] = ()
+    """Models the inference process stopped running because it kept falling behind."""
 
 
 class LevelReader:
@@ -215,6 +213,7 @@ class LiveEngine:
             wiener_iterations=cfg.wiener_iterations,
             hop=cfg.hop,
             crossfade=cfg.crossfade,
+            safety=safety,
             lookahead_seconds=cfg.lookahead_seconds,
             context_seconds=cfg.context_seconds,
             forgetting_seconds=cfg.forgetting_seconds,
@@ -443,6 +442,7 @@ class LiveEngine:
             underruns=self.underruns,
             device_underflows=self.device_underflows,
             worker_overruns=int(stats[STAT_OVERRUNS]),
+            dropped=tuple(m for i, m in enumerate(self.models) if int(stats[STAT_DROPPED]) >> i & 1),
             cpu_load=float(self._stream.cpu_load) if self._stream is not None else 0.0,
             xrun_seconds=[
                 round(float(p) / SAMPLE_RATE, 3)

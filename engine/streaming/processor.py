@@ -12,8 +12,11 @@ start; a change therefore lands at a hop boundary inside that cross-fade, withou
 
 Every window length, context and hop is a whole number of STFT frames, so the frames of
 successive windows line up and the causal Wiener filter sees each frame as new exactly once.
+A network that standardises its input (Demucs) gets the stream's long-term mean and std rather
+than its window's own (see input_statistics).
 """
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -23,6 +26,7 @@ import torch
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.dsp.causal_wiener import CausalWiener, CausalWienerSettings
 from dannasep.engine.separation.estimators import StemEstimator
+from dannasep.engine.streaming.input_statistics import RunningInputStatistics
 
 Weights = Mapping[str, tuple[float, ...]]
 
@@ -34,6 +38,9 @@ class StreamSettings:
     hop: int = 43 * HOP_LENGTH  # ~1 s
     crossfade: int = 4 * HOP_LENGTH  # ~93 ms
     wiener: CausalWienerSettings = field(default_factory=CausalWienerSettings)
+    statistics_seconds: float = 20.0
+    """Time constant of the input statistics given to networks that standardise their input (the
+    live Demucs' offline chunks are 20 s)."""
 
     def __post_init__(self):
         if self.hop <= 0 or self.hop % HOP_LENGTH or self.crossfade % HOP_LENGTH or not 0 <= self.crossfade <= self.hop:
@@ -94,6 +101,11 @@ class StreamProcessor:
             for a, e in self.estimators.items()
             if e.model.input_domain == "magnitude"
         }
+        self._statistics = RunningInputStatistics(self.settings.statistics_seconds, SAMPLE_RATE)
+        self.dropped: set[str] = set()
+        """Models no longer run (the live worker drops one when inference falls behind)."""
+        self.compute_seconds: dict[str, float] = {}
+        """Each model's compute time in its latest hop."""
         self.reset()
 
     @property
@@ -108,6 +120,8 @@ class StreamProcessor:
         self._pending = -self.max_lookahead
         self._next_hop = 0
         self._tail: np.ndarray | None = None
+        self._unmeasured = 0  # newest input samples not yet in the statistics
+        self._statistics.reset()
         for f in self._filters.values():
             f.reset()
 
@@ -122,6 +136,7 @@ class StreamProcessor:
             self._history = np.roll(self._history, -take, axis=1)
             self._history[:, -take:] = block[:, position : position + take]
             self._pending += take
+            self._unmeasured += take
             position += take
             if self._pending == hop:
                 hops.append(self._compute())
@@ -137,11 +152,22 @@ class StreamProcessor:
     def _compute(self) -> Hop:
         hop, fade = self.settings.hop, self.settings.crossfade
         weights = self.weights()
+        self._statistics.update(self._history[:, self._history_length - self._unmeasured :])
+        self._unmeasured = 0
+        statistics = self._statistics.current()
         fused = np.zeros((len(SOURCES), 2, hop + fade), dtype=np.float32)
-        for arch, estimator in self.estimators.items():
-            w = np.asarray(weights.get(arch, (0.0,) * len(SOURCES)), dtype=np.float32)
-            if not w.any():
-                continue  # a model nobody listens to costs nothing
+        active = {
+            arch: np.asarray(weights.get(arch, (0.0,) * len(SOURCES)), dtype=np.float32)
+            for arch in self.estimators
+            if arch not in self.dropped
+        }
+        active = {arch: w for arch, w in active.items() if w.any()}  # a model nobody listens to costs nothing
+        # the weights are normalised over every model; without a dropped one, over those still running
+        totals = np.sum(list(active.values()), axis=0) if active else np.ones(len(SOURCES), np.float32)
+        for arch, w in active.items():
+            w = np.divide(w, totals, out=np.zeros_like(w), where=totals > 0)
+            estimator = self.estimators[arch]
+            started = time.perf_counter()
             window = torch.from_numpy(np.ascontiguousarray(self._window(arch))).unsqueeze(0)
             left = self.context[arch]
             if arch in self._filters:
@@ -153,8 +179,9 @@ class StreamProcessor:
                     window, lambda v, x, c=causal, f=new, k=kept: c(v[0], x[0], f, k).unsqueeze(0)
                 )
             else:
-                stems = estimator(window)
+                stems = estimator(window, statistics)
             fused += w[:, None, None] * stems[0, :, :, left : left + hop + fade].numpy()
+            self.compute_seconds[arch] = time.perf_counter() - started
         out = fused[..., :hop].copy()
         if self._tail is not None and fade:
             ramp = (np.arange(fade, dtype=np.float32) + 0.5) / fade

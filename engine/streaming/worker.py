@@ -22,8 +22,10 @@ from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 
 # layout of the small float64 control/statistics arrays shared with the audio process
 CTRL_VERSION, CTRL_STOP, CTRL_WEIGHTS = 0, 1, 2
-STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST, STAT_HEARTBEAT, STAT_OVERRUNS = range(6)
+STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST = range(4)
+STAT_HEARTBEAT, STAT_OVERRUNS, STAT_DROPPED = range(4, 7)
 STAT_SIZE = 8
+SPIN_COUNT = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class WorkerSpec:
     wiener_iterations: int
     hop: int
     crossfade: int
+    safety: int
     lookahead_seconds: float | None
     context_seconds: float | None
     forgetting_seconds: float
@@ -89,13 +92,7 @@ def _build(spec: WorkerSpec):
         )
     )
     for estimator in separator.estimators.values():
-        model = estimator.model
-        if spec.lookahead_seconds is not None:
-            least = (spec.crossfade + model.min_lookahead_samples()) / SAMPLE_RATE
-            ahead = max(spec.lookahead_seconds, least)
-            model.inference = replace(model.inference, stream_lookahead_seconds=ahead)
-        if spec.context_seconds is not None:
-            model.inference = replace(model.inference, stream_context_seconds=spec.context_seconds)
+        fit_window(estimator.model, spec.hop, spec.crossfade, spec.lookahead_seconds, spec.context_seconds)
     settings = StreamSettings(
         spec.hop,
         spec.crossfade,
@@ -104,16 +101,35 @@ def _build(spec: WorkerSpec):
     return separator, settings, StreamProcessor
 
 
+def fit_window(model, hop: int, crossfade: int, lookahead_seconds: float | None, context_seconds: float | None):
+    """Set a network's live look-ahead and context (None keeps its checkpoint's). The look-ahead is
+    at least the cross-fade plus what the network's window edge needs; the context is raised where
+    the window would be shorter than the network accepts (the U-Net's poolings)."""
+    if lookahead_seconds is not None:
+        least = (crossfade + model.min_lookahead_samples()) / SAMPLE_RATE
+        model.inference = replace(model.inference, stream_lookahead_seconds=max(lookahead_seconds, least))
+    if context_seconds is not None:
+        model.inference = replace(model.inference, stream_context_seconds=context_seconds)
+    traits = model.traits
+    missing = model.min_input_length() - (traits.stream_context_samples + hop + traits.latency_samples)
+    if missing > 0:
+        context = (traits.stream_context_samples + missing) / SAMPLE_RATE
+        model.inference = replace(model.inference, stream_context_seconds=context)
+
+
 def run_worker(spec: WorkerSpec, connection) -> None:
     """Process entry point. Sends ("ready", info) or ("error", message) once, then serves."""
     from dannasep.engine.streaming.rings import SharedRing
 
-    # torch's OpenMP threads would otherwise spin between operations, taking the core the audio
-    # callback needs. Measured A/B (low-latency preset, 46 ms hops, 2 runs each): spinning made hops
-    # faster on average (worker RTF 0.25-0.28 against 0.39-0.41) but burned 130 % CPU against 47 %,
-    # with worse worst hops (0.69-1.65 against 0.68-0.76), callbacks (max 4.5-7.8 ms against
-    # 1.7-2.1 ms) and 4-6 under-runs in 20 s against 0-1. Set before torch is imported here.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OpenMP threads spin for a while after each parallel operation before they sleep. libgomp's
+    # default (300,000 spins) keeps both cores busy between hops, taking the CPU the audio callback
+    # needs; no spinning at all (OMP_WAIT_POLICY=PASSIVE) makes every small operation pay a thread
+    # wake-up, and the LSTMs run one operation per frame: X-UMX's 2-layer BLSTM on 33 frames took
+    # 11.6 ms with 2 sleeping threads against 1.2 ms with 1 thread. A short spin (~0.1-0.5 ms)
+    # bridges the gaps inside a hop and sleeps between hops. Measured on the three live models at a
+    # 186 ms hop (tests/../bench: worker RTF): PASSIVE 1.02, 1,000 spins 0.66, 10,000 0.48, 100,000
+    # 0.48, spinning for ever (ACTIVE) 0.47. Set before torch is imported in this process.
+    os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
     with contextlib.suppress(OSError):
         os.nice(spec.nice)
     if spec.idle_priority and hasattr(os, "SCHED_IDLE"):
@@ -136,6 +152,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
 
         estimators = {m: separator.estimators[m] for m in spec.models if m in separator.estimators}
         processor = processor_class(estimators, weights, settings)
+        warm_up(processor)
         in_ring = SharedRing.attach(spec.in_ring, spec.in_capacity, (2,))
         out_ring = SharedRing.attach(spec.out_ring, spec.out_capacity, (len(SOURCES) + 1, 2))
         connection.send(
@@ -151,10 +168,61 @@ def run_worker(spec: WorkerSpec, connection) -> None:
     except Exception as exc:
         connection.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
         return
-    _serve(processor, in_ring, out_ring, control, stats, settings.hop)
+    latency = processor.algorithmic_latency + spec.safety
+    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, spec.models, latency))
 
 
-def _serve(processor, in_ring, out_ring, control, stats, hop: int) -> None:
+def warm_up(processor, hops: int = 3) -> None:
+    """Run a few hops of noise, then forget them: the first calls at each window shape pay oneDNN's
+    kernel selection and the allocator's growth (measured: the first hops of the three live models
+    took up to 3x a steady hop, and under-ran the output ring in the first second)."""
+    noise = np.random.default_rng(0).standard_normal((2, (hops + 1) * processor.settings.hop)).astype(np.float32)
+    processor.push(0.1 * noise)
+    processor.reset()
+
+
+class Degrader:
+    """Drops the costliest model when inference keeps falling behind, so that the stems stay
+    continuous with fewer models instead of dropping out every few hops.
+
+    A hop is late when the audio callback has already needed its first sample (the input has run
+    more than `latency` samples past it). After `late_limit` late hops among the latest `window`,
+    the model with the highest average compute time stops running and the others' weights are
+    renormalised; the engine reports it. The hops already queued behind then come late too, so
+    lateness counts again only once a hop is on time or after `4 · window` hops; the same holds at
+    the start, whose first hops wait for the look-ahead. The last model is never dropped."""
+
+    def __init__(self, processor, models: tuple[str, ...], latency: int, late_limit: int = 3, window: int = 16):
+        self.processor, self.models, self.latency = processor, models, latency
+        self.late_limit, self.window = late_limit, window
+        self._recent: list[bool] = []
+        self._catching_up = 4 * window  # hops left before lateness counts (again)
+        self._cost: dict[str, float] = {}
+
+    def after_hop(self, index: int, input_position: int) -> str | None:
+        """Record whether hop `index` came late; returns the model dropped, if any."""
+        for model, seconds in self.processor.compute_seconds.items():
+            self._cost[model] = 0.8 * self._cost.get(model, seconds) + 0.2 * seconds
+        late = input_position > index * self.processor.settings.hop + self.latency
+        if self._catching_up:
+            self._catching_up = 0 if not late else self._catching_up - 1
+            return None
+        self._recent = [*self._recent[-(self.window - 1) :], late]
+        running = [m for m in self.processor.estimators if m not in self.processor.dropped]
+        if sum(self._recent) < self.late_limit or len(running) < 2:
+            return None
+        victim = max(running, key=lambda m: self._cost.get(m, 0.0))
+        self.processor.dropped.add(victim)
+        self._recent = []
+        self._catching_up = 4 * self.window
+        return victim
+
+    def dropped_mask(self) -> float:
+        return float(sum(1 << i for i, m in enumerate(self.models) if m in self.processor.dropped))
+
+
+def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> None:
+    hop = processor.settings.hop
     consumed = 0
     block = np.zeros((8192, 2), dtype=np.float32)
     frame = np.zeros((hop, len(SOURCES) + 1, 2), dtype=np.float32)
@@ -185,6 +253,8 @@ def _serve(processor, in_ring, out_ring, control, stats, hop: int) -> None:
             stats[STAT_COMPUTE_TOTAL] += elapsed
             stats[STAT_COMPUTE_LAST] = elapsed
             stats[STAT_COMPUTE_MAX] = max(stats[STAT_COMPUTE_MAX], elapsed)
+            if degrader.after_hop(h.index, in_ring.written):
+                stats[STAT_DROPPED] = degrader.dropped_mask()
 
 
 def hop_seconds(hop: int) -> float:

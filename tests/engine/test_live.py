@@ -17,7 +17,8 @@ from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.bench.live import LiveBenchConfig, format_live_table, run_case
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine, default_crossfade
+from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.timing import LiveTiming, default_crossfade
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,7 @@ def test_a_minute_with_all_three_models_plays_without_underruns(jack, tmp_path):
     assert summary["engine_underruns"] == 0, summary
     assert summary["device_underflows"] <= callbacks / 20, summary
     assert summary["worker_rtf_max"] < 1.0 and summary["hops"] >= 60 and summary["seconds_played"] >= 62.0
+    assert summary["dropped_models"] == []
     for model in ("xumx", "unet", "demucs"):
         assert f"  {model}: " in proc.stdout
     rec = _recorded(tmp_path / "rec")
@@ -110,14 +112,39 @@ def test_shorter_lookahead_lowers_the_latency_and_keeps_the_dry_mix_exact(jack, 
     assert hop + hop < latencies[0.0] < latencies[None]
 
 
-def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
-    bench = LiveBenchConfig(
-        seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), hop_seconds=0.5, context_seconds=0.25
+def test_inference_that_falls_behind_drops_the_costliest_model_and_says_so(jack, tmp_path):
+    """All three models on 46 ms hops with 70 ms of safety: the U-Net alone needs a 0.72 s window
+    per hop, so hops come late; the engine drops models (U-Net first) until the rest keep up,
+    reports which, and plays on."""
+    write_song(tmp_path / "song.wav", 20.0, seed=6)
+    timing = LiveTiming(hop_seconds=0.05, lookahead_seconds=0.0, context_seconds=0.25, safety_seconds=0.07)
+    engine = LiveEngine(
+        LiveConfig(source=tmp_path / "song.wav", preset="paper", blocksize=256, **timing.config_fields())
     )
+    engine.start()
+    try:
+        deadline = time.monotonic() + 15.0
+        while not engine.status().dropped and time.monotonic() < deadline:
+            engine.wait(0.25)
+        first = engine.status()
+        engine.wait(6.0)
+        last = engine.status()
+    finally:
+        engine.stop()
+    assert first.dropped[:1] == ("unet",), first
+    assert "demucs" not in last.dropped and len(last.dropped) < 3  # the last model always runs
+    assert last.hops > first.hops and not last.finished
+
+
+def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
+    timing = LiveTiming(hop_seconds=0.5, crossfade_seconds=0.05, safety_seconds=0.3, context_seconds=0.25)
+    bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), timing=timing)
     write_song(tmp_path / "song.wav", 6.0, seed=5)
     row = run_case(bench, str(demucs_only), 256, tmp_path / "song.wav")
     assert row.seconds >= 4.0 and row.blocksize == 256
-    assert row.latency_ms == pytest.approx(1000 * (2 * bench.hop + 22 * HOP_LENGTH) / SAMPLE_RATE)
+    # hop + the checkpoint's 0.5 s look-ahead on the STFT grid + the safety asked for
+    assert timing.crossfade == 2 * HOP_LENGTH and timing.safety == round(0.3 * SAMPLE_RATE)
+    assert row.latency_ms == pytest.approx(1000 * (timing.hop + 22 * HOP_LENGTH + timing.safety) / SAMPLE_RATE)
     assert 0 < row.callback_ms[0] <= row.callback_ms[1] <= row.callback_ms[2] < 1000
     assert row.worker_rtf > 0 and row.cpu_percent > 0 and min(row.ram_mb) > 100
     table = format_live_table([row], bench, "test machine")

@@ -11,6 +11,7 @@ from dannasep.engine.dsp.causal_wiener import CausalWiener, CausalWienerSettings
 from dannasep.engine.dsp.stft import stft
 from dannasep.engine.dsp.wiener import wiener
 from dannasep.engine.models.base import InferenceSettings
+from dannasep.engine.streaming.input_statistics import RunningInputStatistics
 from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings
 
 
@@ -33,7 +34,7 @@ class GainModel:
             inference=InferenceSettings(),
         )
 
-    def __call__(self, mix: torch.Tensor) -> torch.Tensor:
+    def __call__(self, mix: torch.Tensor, statistics=None) -> torch.Tensor:
         taps = self.kernel.shape[-1]
         x = torch.nn.functional.pad(mix, (taps - 1, 0))
         filtered = torch.nn.functional.conv1d(x.reshape(-1, 1, x.shape[-1]), self.kernel.flip(-1)).view_as(mix)
@@ -99,7 +100,7 @@ def test_a_model_with_zero_weights_is_not_run(rng):
     calls = []
 
     class Counting(GainModel):
-        def __call__(self, mix):
+        def __call__(self, mix, statistics=None):
             calls.append(mix.shape)
             return super().__call__(mix)
 
@@ -180,3 +181,87 @@ def test_stream_of_stfts_lines_up_with_the_offline_stft(rng):
     part = stft(window)
     # frames 2..14 of the window are far enough from its edges to be unaffected by padding
     assert torch.allclose(part[..., 2:15], whole[..., 10:23], atol=1e-4)
+
+
+def test_running_statistics_follow_the_mono_input_and_forget_the_past(rng):
+    stats = RunningInputStatistics(seconds=1.0, sample_rate=1000)
+    mean, std = stats.current()
+    assert float(mean) == 0.0 and float(std) == 0.0  # nothing heard yet
+    steady = 0.5 + 0.2 * rng.standard_normal((2, 20_000))
+    for block in np.split(steady, 40, axis=1):
+        stats.update(block)
+    mono = steady.mean(axis=0)
+    mean, std = stats.current()
+    assert float(mean) == pytest.approx(mono.mean(), abs=0.01) and float(std) == pytest.approx(mono.std(), rel=0.05)
+    for block in np.split(4.0 * rng.standard_normal((2, 10_000)), 20, axis=1):  # ten time constants louder
+        stats.update(block)
+    assert float(stats.current()[1]) == pytest.approx(4.0 / np.sqrt(2), rel=0.05)
+    stats.reset()
+    assert float(stats.current()[1]) == 0.0
+
+
+def test_the_stream_gives_its_long_term_statistics_to_the_networks(rng):
+    """A waveform network sees the running statistics of everything heard so far, not its window's."""
+    seen = []
+
+    class Recording(GainModel):
+        def __call__(self, mix, statistics=None):
+            seen.append((float(mix.mean(1).std()), float(statistics[1])))
+            return super().__call__(mix)
+
+    processor = StreamProcessor({"demucs": Recording([1, 1, 1, 1])}, lambda: {"demucs": (1, 1, 1, 1)}, SETTINGS)
+    loud = rng.standard_normal((2, 200_000)).astype(np.float32)
+    quiet = 0.01 * rng.standard_normal((2, 50_000)).astype(np.float32)
+    _stream(processor, np.concatenate([loud, quiet], axis=1), 4096)
+    window_std, given_std = seen[-1]
+    # one second into the quiet part the window is quiet, but the 20 s memory still holds the loud part
+    assert window_std < 0.02 and given_std > 0.3
+    processor.reset()
+    _stream(processor, quiet, 4096)
+    assert seen[-1][1] == pytest.approx(0.01 / np.sqrt(2), rel=0.1)
+
+
+def test_a_short_context_is_raised_to_what_the_network_accepts():
+    """`--context 0.25` with all three models: the live U-Net's five poolings need a 0.72 s window,
+    so its context grows to fill it; the others keep the 0.25 s asked for."""
+    from dannasep.engine.models.configs import load_model_config
+    from dannasep.engine.streaming.worker import fit_window
+
+    hop, fade = 8 * HOP_LENGTH, HOP_LENGTH
+    unet, demucs = load_model_config("unet", "live").build(), load_model_config("demucs", "live").build()
+    for model in (unet, demucs):
+        fit_window(model, hop, fade, lookahead_seconds=0.0, context_seconds=0.25)
+    assert unet.traits.latency_samples == fade + unet.min_lookahead_samples()  # 4 frames
+    window = unet.traits.stream_context_samples + hop + unet.traits.latency_samples
+    assert unet.min_input_length() <= window < unet.min_input_length() + HOP_LENGTH
+    assert demucs.traits.stream_context_samples == 11 * HOP_LENGTH  # 0.25 s on the STFT grid
+    StreamProcessor(  # and the processor accepts the windows
+        {"unet": SimpleNamespace(model=unet), "demucs": SimpleNamespace(model=demucs)},
+        lambda: {},
+        StreamSettings(hop=hop, crossfade=fade),
+    )
+
+
+def test_the_costliest_model_is_dropped_when_hops_keep_coming_late(rng):
+    from dannasep.engine.streaming.worker import Degrader
+
+    processor = StreamProcessor(
+        {"xumx": GainModel([1, 0, 0, 0]), "demucs": GainModel([0, 1, 0, 0])},
+        lambda: {"xumx": (0.5, 0.5, 0.5, 0.5), "demucs": (0.5, 0.5, 0.5, 0.5)},
+        SETTINGS,
+    )
+    hop, latency = SETTINGS.hop, 3 * SETTINGS.hop
+    degrader = Degrader(processor, ("xumx", "demucs"), latency, late_limit=3, window=16)
+    processor.compute_seconds = {"xumx": 0.2, "demucs": 0.1}  # on average, not just once
+    starting = [degrader.after_hop(k, 10**9) for k in range(10)]  # late while starting up: ignored
+    on_time = [degrader.after_hop(k, k * hop + latency) for k in range(10, 20)]  # just in time
+    assert starting + on_time == [None] * 20 and not processor.dropped
+    late = [degrader.after_hop(k, k * hop + latency + 1) for k in range(20, 23)]
+    assert late == [None, None, "xumx"] and processor.dropped == {"xumx"}
+    assert degrader.dropped_mask() == 1.0
+    # the last model is never dropped, however late
+    assert all(degrader.after_hop(k, 10**9) is None for k in range(23, 200)) and processor.dropped == {"xumx"}
+    # without it, the remaining model's weights are renormalised: demucs now carries the whole bass
+    signal = rng.standard_normal((2, 60_000)).astype(np.float32)
+    stems, dry = _stream(processor, signal, 4096)
+    assert np.allclose(stems[1], dry, atol=1e-5) and np.allclose(stems[0], 0.0)
