@@ -25,7 +25,7 @@ CTRL_VERSION, CTRL_STOP, CTRL_WEIGHTS = 0, 1, 2
 STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST = range(4)
 STAT_HEARTBEAT, STAT_OVERRUNS, STAT_DROPPED = range(4, 7)
 STAT_SIZE = 8
-SPIN_COUNT = 10_000
+SPIN_COUNT = 3_000
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,15 @@ def run_worker(spec: WorkerSpec, connection) -> None:
 
     # OpenMP threads spin for a while after each parallel operation before they sleep. libgomp's
     # default (300,000 spins) keeps both cores busy between hops, taking the CPU the audio callback
-    # needs; no spinning at all (OMP_WAIT_POLICY=PASSIVE) makes every small operation pay a thread
-    # wake-up, and the LSTMs run one operation per frame: X-UMX's 2-layer BLSTM on 33 frames took
-    # 11.6 ms with 2 sleeping threads against 1.2 ms with 1 thread. A short spin (~0.1-0.5 ms)
-    # bridges the gaps inside a hop and sleeps between hops. Measured on the three live models at a
-    # 186 ms hop (tests/../bench: worker RTF): PASSIVE 1.02, 1,000 spins 0.66, 10,000 0.48, 100,000
-    # 0.48, spinning for ever (ACTIVE) 0.47. Set before torch is imported in this process.
+    # needs; no spinning (OMP_WAIT_POLICY=PASSIVE) makes every small operation pay a thread wake-up,
+    # and an LSTM runs one per frame: X-UMX's 2-layer BLSTM on 33 frames took 11.6 ms with two
+    # sleeping threads against 1.2 ms with one. Measured on the Intel Xeon VM (2 cores):
+    # - three live models, 186 ms hops, processor alone (worker RTF mean): PASSIVE 1.02, 1,000 spins
+    #   0.66, 3,000 0.49, 10,000 0.48, ACTIVE 0.47;
+    # - Demucs alone, 46 ms hops through JACK, 2 x 20 s (under-runs): PASSIVE 8 and 12, 1,000: 1 and
+    #   0, 3,000: 0 and 2, 10,000: 16 and 11 (worst hops 0.7-0.8 of the hop at 1,000-3,000, over 1
+    #   at PASSIVE and 10,000).
+    # Set before torch is imported in this process; an explicit GOMP_SPINCOUNT wins.
     os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
     with contextlib.suppress(OSError):
         os.nice(spec.nice)
