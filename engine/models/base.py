@@ -77,6 +77,13 @@ class SeparationNet(nn.Module):
     def sources(self) -> tuple[str, ...]:
         return SOURCES
 
+    inference_only: bool = False
+    """Set by `fuse_for_inference`: the state dict no longer matches a checkpoint."""
+
+    def fuse_for_inference(self) -> None:
+        """Rewrite the network for faster inference with the same outputs (to float rounding),
+        e.g. batch norms folded into convolutions. Default: nothing to do."""
+
     def min_lookahead_samples(self) -> int:
         """Look-ahead the network needs at least for a clean window edge (STFT half-window, the
         samples a waveform network drops at the end)."""

@@ -94,6 +94,11 @@ def save_checkpoint(
     `parameter_dtype` float16 halves the file (shipped weights); buffers such as batch-norm
     statistics stay float32. Loading casts back to the model's dtype.
     """
+    if model.inference_only:
+        raise ValueError(
+            f"this {model.architecture} was rewritten for inference (batch norms folded); "
+            "save the network it was loaded from instead"
+        )
     folder = Path(folder)
     weights_path = folder / f"{name or checkpoint_stem(model)}.safetensors"
     parameter_names = {k for k, _ in model.named_parameters()}

@@ -55,10 +55,13 @@ class ChannelsLastConvTranspose1d(nn.ConvTranspose1d):
 
 
 def prepare_for_cpu_inference(model: nn.Module) -> nn.Module:
-    """Eval mode, no grads, channels-last convolutions. Returns the same module."""
+    """Eval mode, no grads, inference rewrites (`fuse_for_inference`), channels-last convolutions.
+    Returns the same module."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    if hasattr(model, "fuse_for_inference"):
+        model.fuse_for_inference()
     has_conv2d = False
     for module in model.modules():
         if type(module) is nn.Conv1d:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import torch
 
+from dannasep.engine.constants import HOP_LENGTH
 from dannasep.engine.dsp.stft import istft, stft
 from dannasep.engine.dsp.wiener import wiener
 from dannasep.engine.models.base import SeparationNet
@@ -49,19 +50,28 @@ class StemEstimator:
         mix: torch.Tensor,
         spectral_filter: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         statistics: Statistics | None = None,
+        frames: slice | None = None,
     ):
         """Like calling the estimator, with `spectral_filter(V, X) -> Y` replacing the offline Wiener
         filter for spectrogram models (the streaming engine passes its causal filter).
 
         statistics: (mean, std) of the mono input, each (B, 1, 1), for a network that standardises
-        its input (`normalises_input`) to use instead of the input's own; ignored by the others."""
+        its input (`normalises_input`) to use instead of the input's own; ignored by the others.
+        frames: spectrogram models only synthesise these STFT frames of the filtered spectrogram
+        and return (B, 4, 2, (count − 1) · hop) samples starting at `frames.start · hop`; exact
+        wherever every frame overlapping a sample is among them (the streaming engine keeps only
+        those samples). Waveform models return the whole input length whatever is given."""
         length = mix.shape[-1]
         if self.model.input_domain == "magnitude":
             spec = stft(mix)
             magnitude = spec.abs()
             masks = self.model(magnitude.to(self.input_dtype))
             sources = masks.float() * magnitude.unsqueeze(1)
-            return istft(spectral_filter(sources, spec), length=length)
+            filtered = spectral_filter(sources, spec)
+            if frames is None:
+                return istft(filtered, length=length)
+            kept = filtered[..., frames]
+            return istft(kept, length=(kept.shape[-1] - 1) * HOP_LENGTH)
         extra = {"statistics": statistics} if statistics is not None and self.model.normalises_input else {}
         out = self.model(mix.to(self.input_dtype), **extra).float()
         if out.shape[-1] < length:

@@ -176,11 +176,13 @@ class StreamProcessor:
                 kept = slice(new.start - 2, (left + hop + fade) // HOP_LENGTH + 3)
                 causal = self._filters[arch]
                 stems = estimator.separate(
-                    window, lambda v, x, c=causal, f=new, k=kept: c(v[0], x[0], f, k).unsqueeze(0)
+                    window, lambda v, x, c=causal, f=new, k=kept: c(v[0], x[0], f, k).unsqueeze(0), frames=kept
                 )
+                start = left - kept.start * HOP_LENGTH  # only the kept frames were synthesised
             else:
                 stems = estimator(window, statistics)
-            fused += w[:, None, None] * stems[0, :, :, left : left + hop + fade].numpy()
+                start = left
+            fused += w[:, None, None] * stems[0, :, :, start : start + hop + fade].numpy()
             self.compute_seconds[arch] = time.perf_counter() - started
         out = fused[..., :hop].copy()
         if self._tail is not None and fade:

@@ -9,6 +9,7 @@ Python GIL away from the audio callback; it also runs at a lower scheduling prio
 """
 
 import contextlib
+import gc
 import os
 import time
 import traceback
@@ -156,6 +157,10 @@ def run_worker(spec: WorkerSpec, connection) -> None:
         estimators = {m: separator.estimators[m] for m in spec.models if m in separator.estimators}
         processor = processor_class(estimators, weights, settings)
         warm_up(processor)
+        # the models' objects live as long as the process: keep the collector from walking them
+        # in the middle of a hop (as the audio process does)
+        gc.collect()
+        gc.freeze()
         in_ring = SharedRing.attach(spec.in_ring, spec.in_capacity, (2,))
         out_ring = SharedRing.attach(spec.out_ring, spec.out_capacity, (len(SOURCES) + 1, 2))
         connection.send(

@@ -167,7 +167,8 @@ def test_local_attention_equals_an_explicit_loop():
 def test_channels_last_inference_gives_the_same_output(arch):
     plain = _tiny(arch)
     fast = prepare_for_cpu_inference(_tiny(arch))
-    assert plain.state_dict().keys() == fast.state_dict().keys()
+    # the layout swap keeps parameter names; only the U-Net's folded batch norms change its state dict
+    assert (plain.state_dict().keys() == fast.state_dict().keys()) is not fast.inference_only
     x = torch.randn(1, 2, 60_000) if arch == "demucs" else torch.rand(1, 2, 2049, 40)
     with torch.inference_mode():
         a, b = plain(x), fast(x)
@@ -214,3 +215,40 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert cpu.resolve_precision("fp32") == "fp32" and cpu.resolve_precision("bf16") == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         cpu.resolve_precision("fp16")
+
+
+def _randomise_batch_norms(model: torch.nn.Module) -> None:
+    """Fresh batch norms are identities; give them statistics and affines as training would."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(0.1 * torch.randn(n, generator=generator))
+            module.running_var.copy_(0.5 + torch.rand(n, generator=generator))
+            module.weight.data.copy_(1.0 + 0.3 * torch.randn(n, generator=generator))
+            module.bias.data.copy_(0.1 * torch.randn(n, generator=generator))
+
+
+def test_unet_with_batch_norms_folded_computes_the_same_masks():
+    model = _tiny("unet")
+    _randomise_batch_norms(model)
+    magnitude = torch.rand(1, 2, 2049, 64)
+    with torch.inference_mode():
+        before = model(magnitude)
+    batch_norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    prepare_for_cpu_inference(model)  # folds, then channels-last
+    left = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    with torch.inference_mode():
+        after = model(magnitude)
+    assert left == 2 < batch_norms  # only the two after the attention stay
+    assert model.inference_only
+    assert torch.allclose(after, before, atol=2e-5), (after - before).abs().max()
+
+
+def test_a_network_rewritten_for_inference_cannot_be_saved_as_a_checkpoint(tmp_path):
+    from dannasep.engine.models.checkpoint import save_checkpoint
+
+    model = prepare_for_cpu_inference(_tiny("unet"))
+    with pytest.raises(ValueError, match="rewritten for inference"):
+        save_checkpoint(model, tmp_path)
+    assert not list(tmp_path.iterdir())
