@@ -39,6 +39,7 @@ class LiveBenchConfig:
     weights_dir: Path | None = None
     precision: str = "auto"
     threads: int = 2
+    processes: int = 1
 
 
 @dataclass
@@ -92,21 +93,22 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         weights_dir=config.weights_dir,
         precision=config.precision,
         threads=config.threads,
+        processes=config.processes,
         **config.timing.config_fields(),
         loop=True,
     )
     with jack_server(name=f"dannasep-bench-{os.getpid()}", playback_ports=2, period=blocksize):
         engine = LiveEngine(live).start()
         try:
-            worker = engine.status().worker_pid
-            cpu_before = process_cpu_seconds(os.getpid()) + process_cpu_seconds(worker)
+            workers = engine.status().worker_pids
+            cpu_before = sum(process_cpu_seconds(pid) for pid in (os.getpid(), *workers))
             started = time.monotonic()
             while time.monotonic() - started < config.seconds:
                 engine.wait(0.5)  # raises if the device or the inference process went away
             wall = time.monotonic() - started
             status = engine.status()
-            cpu = process_cpu_seconds(os.getpid()) + process_cpu_seconds(worker) - cpu_before
-            ram = (peak_rss_mb(os.getpid()), peak_rss_mb(worker))
+            cpu = sum(process_cpu_seconds(pid) for pid in (os.getpid(), *workers)) - cpu_before
+            ram = (peak_rss_mb(os.getpid()), sum(peak_rss_mb(pid) for pid in workers))
             callbacks = 1000 * engine.callback_durations()
         finally:
             engine.stop()
@@ -134,7 +136,8 @@ def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine
     lines = [
         f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case, "
         f"{config.timing.describe()}, "
-        f"{config.threads} inference threads, {resolve_precision(config.precision)}. Machine: {machine}.",
+        f"{config.threads} inference threads in {config.processes} process{'es' if config.processes > 1 else ''}, "
+        f"{resolve_precision(config.precision)}. Machine: {machine}.",
         "",
         "| preset | block | latency | worker RTF mean / max | callback median / p99 / max | "
         "under-runs | dropped | CPU | peak RAM audio / inference |",

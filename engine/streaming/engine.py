@@ -16,7 +16,6 @@ the input went in, and that never changes with weights or mutes.
 
 import contextlib
 import gc
-import multiprocessing
 import os
 import sys
 import threading
@@ -34,21 +33,21 @@ from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import STRIPS, EngineState, StripState, TransportState
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.streaming.lanes import InferenceLane, split_models
 from dannasep.engine.streaming.mixer import N_STRIPS, Mixer
 from dannasep.engine.streaming.player import FilePlayer
 from dannasep.engine.streaming.recorder import Recorder
 from dannasep.engine.streaming.rings import SharedRing
 from dannasep.engine.streaming.worker import (
-    CTRL_STOP,
+    CTRL_DROPPED,
     CTRL_WEIGHTS,
     STAT_COMPUTE_MAX,
     STAT_COMPUTE_TOTAL,
-    STAT_DROPPED,
     STAT_HOPS,
     STAT_OVERRUNS,
     STAT_SIZE,
     WorkerSpec,
-    run_worker,
+    dropped_models,
     write_weights,
 )
 
@@ -82,6 +81,9 @@ class LiveConfig:
     forgetting_seconds: float = 2.0
     wiener_lookahead_frames: int = 4
     threads: int = 2
+    processes: int = 1
+    """Inference processes the models are split between (see streaming.lanes); each gets
+    threads / processes threads. Two on a 2-core machine run the U-Net beside X-UMX + Demucs."""
     worker_nice: int = 0
     """Scheduling niceness of the inference process. Lowering its priority helps the audio only
     while nothing else is busy; a busy program then takes the CPU the models need."""
@@ -109,7 +111,8 @@ class EngineStatus:
     cpu_load: float
     xrun_seconds: list[float]
     """Stream positions of the first under-runs and device underflows, for diagnosis."""
-    worker_pid: int | None = None
+    worker_pids: tuple[int, ...] = ()
+    """The inference processes (one per lane)."""
     models: dict[str, str] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
     """Models the inference process stopped running because it kept falling behind."""
@@ -153,12 +156,12 @@ class LiveEngine:
                 )
         self.control = ControlPlane(initial)
         self._ctrl: np.ndarray | None = None
-        self._stats: np.ndarray | None = None
         self.latency_samples = 0
         self.model_provenance: dict[str, str] = {}
         self.trained = False
         self._stream = None
-        self._process = None
+        self._lanes: list[InferenceLane] = []
+        self._lane_rings: list[SharedRing] = []
         self._started = False
         self._last_callback = time.monotonic()
         self._device_lost = False
@@ -196,20 +199,18 @@ class LiveEngine:
         safety = cfg.safety if cfg.safety is not None else cfg.hop
         capacity = 1 << int(np.ceil(np.log2(8 * (cfg.hop + safety + 8 * SAMPLE_RATE))))
         self._in_ring = SharedRing.create(capacity, (2,))
-        self._out_ring = SharedRing.create(capacity, (len(SOURCES) + 1, 2))
         self._control_shm = shared_memory.SharedMemory(create=True, size=8 * (CTRL_WEIGHTS + 4 * len(self.models)))
-        self._stats_shm = shared_memory.SharedMemory(create=True, size=8 * STAT_SIZE)
         self._ctrl = np.ndarray((CTRL_WEIGHTS + 4 * len(self.models),), np.float64, self._control_shm.buf)
-        self._stats = np.ndarray((STAT_SIZE,), np.float64, self._stats_shm.buf)
         self._ctrl[:] = 0.0
-        self._stats[:] = 0.0
         write_weights(self._ctrl, self.models, self.control.state.normalised_weights())
+        lanes = split_models(self.models, cfg.processes)
         spec = WorkerSpec(
             preset=str(cfg.preset),
             weights_dir=str(cfg.weights_dir) if cfg.weights_dir else None,
             size=cfg.size,
             precision=cfg.precision,
             models=self.models,
+            runs=self.models,
             wiener_iterations=cfg.wiener_iterations,
             hop=cfg.hop,
             crossfade=cfg.crossfade,
@@ -218,30 +219,25 @@ class LiveEngine:
             context_seconds=cfg.context_seconds,
             forgetting_seconds=cfg.forgetting_seconds,
             wiener_lookahead_frames=cfg.wiener_lookahead_frames,
-            threads=cfg.threads,
+            threads=max(1, cfg.threads // len(lanes)),
             nice=cfg.worker_nice,
             idle_priority=cfg.idle_priority,
             in_ring=self._in_ring.name,
             in_capacity=capacity,
-            out_ring=self._out_ring.name,
+            out_ring="",
             out_capacity=capacity,
             control=self._control_shm.name,
-            stats=self._stats_shm.name,
+            stats="",
         )
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._process = ctx.Process(target=run_worker, args=(spec, child), name="dannasep-inference", daemon=True)
-        self._process.start()
-        if not parent.poll(cfg.startup_timeout):
-            self.stop()
-            raise DannaSepError(f"the inference process did not start within {cfg.startup_timeout:.0f} s")
-        kind, info = parent.recv()
-        if kind != "ready":
-            self.stop()
-            raise DannaSepError(f"the inference process failed to start: {info.splitlines()[0]}")
-        self.latency_samples = int(info["algorithmic_latency"]) + safety
-        self.model_provenance = info["models"]
-        self.trained = info["trained"]
+        self._lanes = [InferenceLane(runs, capacity) for runs in lanes]
+        for lane in self._lanes:
+            lane.start(spec)
+        infos = [lane.wait_ready(cfg.startup_timeout) for lane in self._lanes]
+        # every lane's hop k lands at stream position k·hop; the slowest lane sets the latency
+        self.latency_samples = max(int(info["algorithmic_latency"]) for info in infos) + safety
+        self.model_provenance = {m: p for info in infos for m, p in info["models"].items()}
+        self.trained = all(info["trained"] for info in infos)
+        self._lane_rings = [lane.out_ring for lane in self._lanes]
         self.control.subscribe(self._on_change)
 
     def _open_stream(self, sd, output, input_device, out_channels: int) -> None:
@@ -253,6 +249,7 @@ class LiveEngine:
         self._loop = None
         self._input_block = np.zeros((MAX_BLOCK, 2), dtype=np.float32)
         self._output_block = np.zeros((MAX_BLOCK, len(SOURCES) + 1, 2), dtype=np.float32)
+        self._lane_block = np.zeros_like(self._output_block)
         self._seek_id = self.control.state.transport.seek_id
         self._recorder = Recorder(cfg.record_dir) if cfg.record_dir else None
         if self._recorder:
@@ -300,27 +297,22 @@ class LiveEngine:
         if getattr(self, "_recorder", None):
             recorded = self._recorder.stop()
             self._recorder = None
-        if self._process is not None:
-            if self._ctrl is not None:
-                self._ctrl[CTRL_STOP] = 1.0
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(timeout=5)
-            self._process = None
+        for lane in self._lanes:
+            lane.stop(self._ctrl)
         self.control.unsubscribe(self._on_change)
-        for name in ("_in_ring", "_out_ring"):
-            ring = getattr(self, name, None)
-            if ring is not None:
-                ring.close()
-                setattr(self, name, None)
-        self._ctrl = self._stats = None  # drop the views before closing their mappings
-        for name in ("_control_shm", "_stats_shm"):
-            shm = getattr(self, name, None)
-            if shm is not None:
-                shm.close()
-                shm.unlink()
-                setattr(self, name, None)
+        ring = getattr(self, "_in_ring", None)
+        if ring is not None:
+            ring.close()
+            self._in_ring = None
+        for lane in self._lanes:
+            lane.close()
+        self._lanes, self._lane_rings = [], []
+        self._ctrl = None  # drop the view before closing its mapping
+        shm = getattr(self, "_control_shm", None)
+        if shm is not None:
+            shm.close()
+            shm.unlink()
+            self._control_shm = None
         return recorded
 
     def __enter__(self) -> "LiveEngine":
@@ -364,8 +356,8 @@ class LiveEngine:
         if not self._prioritised:
             self._prioritise_audio_thread()
         if status.output_underflow:
-            if self.device_underflows < len(self._xrun_positions):
-                self._xrun_positions[self.device_underflows] = self._position
+            if self.underruns + self.device_underflows < len(self._xrun_positions):
+                self._xrun_positions[self.underruns + self.device_underflows] = self._position
             self.device_underflows += 1
         state = self._state
         transport = state.transport
@@ -392,7 +384,10 @@ class LiveEngine:
         # output: the stream position `latency` samples ago
         start = p - self.latency_samples
         out = self._output_block[:n]
-        ready = self._out_ring.written
+        rings = self._lane_rings
+        ready = rings[0].written
+        for ring in rings[1:]:
+            ready = min(ready, ring.written)
         if start + n <= 0:
             out.fill(0.0)
         else:
@@ -400,7 +395,11 @@ class LiveEngine:
             out[:lead] = 0.0
             avail = min(n - lead, max(0, ready - (start + lead)))
             if avail:
-                self._out_ring.read_into(out[lead : lead + avail], start + lead)
+                rings[0].read_into(out[lead : lead + avail], start + lead)
+                for ring in rings[1:]:  # the other lanes' stems add up; lane 0 carries the dry mix
+                    other = self._lane_block[:avail]
+                    ring.read_into(other, start + lead)
+                    out[lead : lead + avail, : len(SOURCES)] += other[:, : len(SOURCES)]
             if avail < n - lead:
                 out[lead + avail :] = 0.0
                 if self.underruns + self.device_underflows < len(self._xrun_positions):
@@ -425,10 +424,13 @@ class LiveEngine:
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> EngineStatus:
-        stats = self._stats if self._stats is not None else np.zeros(STAT_SIZE)
-        hops = int(stats[STAT_HOPS])
+        lanes = [lane.stats for lane in self._lanes] or [np.zeros(STAT_SIZE)]
+        hops = min(int(stats[STAT_HOPS]) for stats in lanes)
         hop_seconds = self.config.hop / SAMPLE_RATE
-        mean = stats[STAT_COMPUTE_TOTAL] / hops if hops else 0.0
+        # lanes run side by side: the slowest one is the engine's real-time factor
+        mean = max(stats[STAT_COMPUTE_TOTAL] / stats[STAT_HOPS] if stats[STAT_HOPS] else 0.0 for stats in lanes)
+        worst = max(float(stats[STAT_COMPUTE_MAX]) for stats in lanes)
+        dropped_mask = self._ctrl[CTRL_DROPPED] if self._ctrl is not None else 0.0
         player = getattr(self, "_player", None)
         return EngineStatus(
             position=(player.position if player else self._position) / SAMPLE_RATE,
@@ -437,19 +439,19 @@ class LiveEngine:
             finished=self.finished,
             latency_samples=self.latency_samples,
             worker_rtf=mean / hop_seconds,
-            worker_rtf_max=float(stats[STAT_COMPUTE_MAX]) / hop_seconds if hops else 0.0,
+            worker_rtf_max=worst / hop_seconds if hops else 0.0,
             hops=hops,
             underruns=self.underruns,
             device_underflows=self.device_underflows,
-            worker_overruns=int(stats[STAT_OVERRUNS]),
-            dropped=tuple(m for i, m in enumerate(self.models) if int(stats[STAT_DROPPED]) >> i & 1),
+            worker_overruns=sum(int(stats[STAT_OVERRUNS]) for stats in lanes),
+            dropped=tuple(m for m in self.models if m in dropped_models(self.models, dropped_mask)),
             cpu_load=float(self._stream.cpu_load) if self._stream is not None else 0.0,
             xrun_seconds=[
                 round(float(p) / SAMPLE_RATE, 3)
                 for p in self._xrun_positions[: min(16, self.underruns + self.device_underflows)]
             ],
             models=dict(self.model_provenance),
-            worker_pid=self._process.pid if self._process is not None else None,
+            worker_pids=tuple(lane.process.pid for lane in self._lanes if lane.process is not None),
         )
 
     def level_reader(self) -> "LevelReader":
@@ -469,7 +471,7 @@ class LiveEngine:
 
     def check_health(self) -> None:
         """Raise if the audio device or the inference process went away."""
-        if self._process is not None and not self._process.is_alive():
+        if any(lane.process is not None and not lane.process.is_alive() for lane in self._lanes):
             raise DannaSepError("the inference process stopped unexpectedly")
         silent_for = time.monotonic() - self._last_callback
         stalled = silent_for > max(2.0, 20 * self.config.blocksize / SAMPLE_RATE)

@@ -73,8 +73,11 @@ class StreamProcessor:
         estimators: Mapping[str, StemEstimator],
         weights: Callable[[], Weights],
         settings: StreamSettings | None = None,
+        counted: tuple[str, ...] | None = None,
     ):
         self.estimators = dict(estimators)
+        self.counted = tuple(counted) if counted is not None else tuple(self.estimators)
+        """The models whose weights share each source: these, and those other processes run."""
         self.weights = weights
         self.settings = settings or StreamSettings()
         hop, fade = self.settings.hop, self.settings.crossfade
@@ -103,7 +106,8 @@ class StreamProcessor:
         }
         self._statistics = RunningInputStatistics(self.settings.statistics_seconds, SAMPLE_RATE)
         self.dropped: set[str] = set()
-        """Models no longer run (the live worker drops one when inference falls behind)."""
+        """Models no longer run, here or elsewhere (the live worker drops one when inference falls
+        behind)."""
         self.compute_seconds: dict[str, float] = {}
         """Each model's compute time in its latest hop."""
         self.reset()
@@ -156,14 +160,15 @@ class StreamProcessor:
         self._unmeasured = 0
         statistics = self._statistics.current()
         fused = np.zeros((len(SOURCES), 2, hop + fade), dtype=np.float32)
-        active = {
+        running = {
             arch: np.asarray(weights.get(arch, (0.0,) * len(SOURCES)), dtype=np.float32)
-            for arch in self.estimators
+            for arch in self.counted
             if arch not in self.dropped
         }
-        active = {arch: w for arch, w in active.items() if w.any()}  # a model nobody listens to costs nothing
         # the weights are normalised over every model; without a dropped one, over those still running
-        totals = np.sum(list(active.values()), axis=0) if active else np.ones(len(SOURCES), np.float32)
+        totals = np.sum(list(running.values()), axis=0) if running else np.ones(len(SOURCES), np.float32)
+        # a model nobody listens to costs nothing
+        active = {arch: w for arch, w in running.items() if arch in self.estimators and w.any()}
         for arch, w in active.items():
             w = np.divide(w, totals, out=np.zeros_like(w), where=totals > 0)
             estimator = self.estimators[arch]

@@ -22,9 +22,9 @@ import numpy as np
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 
 # layout of the small float64 control/statistics arrays shared with the audio process
-CTRL_VERSION, CTRL_STOP, CTRL_WEIGHTS = 0, 1, 2
+CTRL_VERSION, CTRL_STOP, CTRL_DROPPED, CTRL_WEIGHTS = 0, 1, 2, 3
 STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST = range(4)
-STAT_HEARTBEAT, STAT_OVERRUNS, STAT_DROPPED = range(4, 7)
+STAT_HEARTBEAT, STAT_OVERRUNS = range(4, 6)
 STAT_SIZE = 8
 SPIN_COUNT = 3_000
 
@@ -38,6 +38,9 @@ class WorkerSpec:
     size: str | None
     precision: str
     models: tuple[str, ...]
+    """Every model of the preset (the weights array holds them all)."""
+    runs: tuple[str, ...]
+    """The models this process runs (its lane)."""
     wiener_iterations: int
     hop: int
     crossfade: int
@@ -79,27 +82,26 @@ def _build(spec: WorkerSpec):
     import torch
 
     from dannasep.engine.dsp.causal_wiener import CausalWienerSettings
-    from dannasep.engine.separation import Separator, SeparatorConfig
-    from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings
+    from dannasep.engine.separation.separator import SeparatorConfig, load_model
+    from dannasep.engine.streaming.processor import StreamSettings
 
     torch.set_num_threads(spec.threads)
-    separator = Separator(
-        SeparatorConfig(
-            preset=spec.preset,
-            weights_dir=Path(spec.weights_dir) if spec.weights_dir else None,
-            size=spec.size,
-            precision=spec.precision,
-            wiener_iterations=spec.wiener_iterations,
-        )
+    config = SeparatorConfig(
+        preset=spec.preset,
+        weights_dir=Path(spec.weights_dir) if spec.weights_dir else None,
+        size=spec.size,
+        precision=spec.precision,
+        wiener_iterations=spec.wiener_iterations,
     )
-    for estimator in separator.estimators.values():
-        fit_window(estimator.model, spec.hop, spec.crossfade, spec.lookahead_seconds, spec.context_seconds)
+    loaded = {arch: load_model(arch, config) for arch in spec.runs}
+    for model in loaded.values():
+        fit_window(model.model, spec.hop, spec.crossfade, spec.lookahead_seconds, spec.context_seconds)
     settings = StreamSettings(
         spec.hop,
         spec.crossfade,
         CausalWienerSettings(spec.wiener_iterations, spec.forgetting_seconds, spec.wiener_lookahead_frames),
     )
-    return separator, settings, StreamProcessor
+    return loaded, settings
 
 
 def fit_window(model, hop: int, crossfade: int, lookahead_seconds: float | None, context_seconds: float | None):
@@ -120,6 +122,7 @@ def fit_window(model, hop: int, crossfade: int, lookahead_seconds: float | None,
 
 def run_worker(spec: WorkerSpec, connection) -> None:
     """Process entry point. Sends ("ready", info) or ("error", message) once, then serves."""
+    from dannasep.engine.streaming.processor import StreamProcessor
     from dannasep.engine.streaming.rings import SharedRing
 
     # OpenMP threads spin for a while after each parallel operation before they sleep. libgomp's
@@ -140,12 +143,12 @@ def run_worker(spec: WorkerSpec, connection) -> None:
         with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     try:
-        separator, settings, processor_class = _build(spec)
+        loaded, settings = _build(spec)
         control_shm = shared_memory.SharedMemory(name=spec.control)
         stats_shm = shared_memory.SharedMemory(name=spec.stats)
         control = np.ndarray((CTRL_WEIGHTS + len(spec.models) * len(SOURCES),), np.float64, control_shm.buf)
         stats = np.ndarray((STAT_SIZE,), np.float64, stats_shm.buf)
-        latest = {m: separator.preset.weights.get(m, (0.0,) * len(SOURCES)) for m in spec.models}
+        latest = read_weights(control, spec.models) or {}
 
         def weights() -> dict[str, tuple[float, ...]]:
             nonlocal latest
@@ -154,8 +157,8 @@ def run_worker(spec: WorkerSpec, connection) -> None:
                 latest = fresh
             return latest
 
-        estimators = {m: separator.estimators[m] for m in spec.models if m in separator.estimators}
-        processor = processor_class(estimators, weights, settings)
+        estimators = {m: loaded[m].estimator for m in spec.runs}
+        processor = StreamProcessor(estimators, weights, settings, counted=spec.models)
         warm_up(processor)
         # the models' objects live as long as the process: keep the collector from walking them
         # in the middle of a hop (as the audio process does)
@@ -168,8 +171,8 @@ def run_worker(spec: WorkerSpec, connection) -> None:
                 "ready",
                 {
                     "algorithmic_latency": processor.algorithmic_latency,
-                    "models": {m: separator.models[m].provenance for m in estimators},
-                    "trained": all(separator.models[m].trained for m in estimators),
+                    "models": {m: loaded[m].provenance for m in estimators},
+                    "trained": all(m.trained for m in loaded.values()),
                 },
             )
         )
@@ -177,7 +180,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
         connection.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
         return
     latency = processor.algorithmic_latency + spec.safety
-    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, spec.models, latency))
+    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, latency))
 
 
 def warm_up(processor, hops: int = 3) -> None:
@@ -195,13 +198,14 @@ class Degrader:
 
     A hop is late when the audio callback has already needed its first sample (the input has run
     more than `latency` samples past it). After `late_limit` late hops among the latest `window`,
-    the model with the highest average compute time stops running and the others' weights are
-    renormalised; the engine reports it. The hops already queued behind then come late too, so
-    lateness counts again only once a hop is on time or after `4 · window` hops; the same holds at
-    the start, whose first hops wait for the look-ahead. The last model is never dropped."""
+    the model of this process with the highest average compute time stops running; every process
+    renormalises the remaining weights, and the engine reports it. The hops already queued behind
+    then come late too, so lateness counts again only once a hop is on time or after `4 · window`
+    hops; the same holds at the start, whose first hops wait for the look-ahead. The last model
+    running anywhere is never dropped."""
 
-    def __init__(self, processor, models: tuple[str, ...], latency: int, late_limit: int = 3, window: int = 16):
-        self.processor, self.models, self.latency = processor, models, latency
+    def __init__(self, processor, latency: int, late_limit: int = 3, window: int = 16):
+        self.processor, self.latency = processor, latency
         self.late_limit, self.window = late_limit, window
         self._recent: list[bool] = []
         self._catching_up = 4 * window  # hops left before lateness counts (again)
@@ -209,24 +213,31 @@ class Degrader:
 
     def after_hop(self, index: int, input_position: int) -> str | None:
         """Record whether hop `index` came late; returns the model dropped, if any."""
-        for model, seconds in self.processor.compute_seconds.items():
+        processor = self.processor
+        for model, seconds in processor.compute_seconds.items():
             self._cost[model] = 0.8 * self._cost.get(model, seconds) + 0.2 * seconds
-        late = input_position > index * self.processor.settings.hop + self.latency
+        late = input_position > index * processor.settings.hop + self.latency
         if self._catching_up:
             self._catching_up = 0 if not late else self._catching_up - 1
             return None
         self._recent = [*self._recent[-(self.window - 1) :], late]
-        running = [m for m in self.processor.estimators if m not in self.processor.dropped]
-        if sum(self._recent) < self.late_limit or len(running) < 2:
+        running = [m for m in processor.counted if m not in processor.dropped]
+        mine = [m for m in processor.estimators if m not in processor.dropped]
+        if sum(self._recent) < self.late_limit or len(running) < 2 or not mine:
             return None
-        victim = max(running, key=lambda m: self._cost.get(m, 0.0))
-        self.processor.dropped.add(victim)
+        victim = max(mine, key=lambda m: self._cost.get(m, 0.0))
+        processor.dropped.add(victim)
         self._recent = []
         self._catching_up = 4 * self.window
         return victim
 
-    def dropped_mask(self) -> float:
-        return float(sum(1 << i for i, m in enumerate(self.models) if m in self.processor.dropped))
+
+def dropped_mask(models: tuple[str, ...], dropped) -> float:
+    return float(sum(1 << i for i, m in enumerate(models) if m in dropped))
+
+
+def dropped_models(models: tuple[str, ...], mask: float) -> set[str]:
+    return {m for i, m in enumerate(models) if int(mask) >> i & 1}
 
 
 def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> None:
@@ -244,10 +255,16 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> 
         if available <= 0:
             time.sleep(0.002)
             continue
+        if not consumed:
+            # the models sat idle since the warm-up (other processes loading, the device opening);
+            # the first hop after seconds of idle took twice a steady one (measured: U-Net 168 against
+            # 70 ms, X-UMX + Demucs 107 against 51), and the first hop's input takes H + A to arrive
+            warm_up(processor, hops=1)
         n = min(available, block.shape[0])
         in_ring.read_into(block[:n], consumed)
         consumed += n
         in_ring.mark_read(consumed)
+        processor.dropped |= dropped_models(processor.counted, control[CTRL_DROPPED])
         started = time.perf_counter()
         hops = processor.push(block[:n].T)
         if not hops:
@@ -262,7 +279,8 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> 
             stats[STAT_COMPUTE_LAST] = elapsed
             stats[STAT_COMPUTE_MAX] = max(stats[STAT_COMPUTE_MAX], elapsed)
             if degrader.after_hop(h.index, in_ring.written):
-                stats[STAT_DROPPED] = degrader.dropped_mask()
+                # other processes' drops are already in processor.dropped: the mask only grows
+                control[CTRL_DROPPED] = dropped_mask(processor.counted, processor.dropped)
 
 
 def hop_seconds(hop: int) -> float:

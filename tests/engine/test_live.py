@@ -136,6 +136,47 @@ def test_inference_that_falls_behind_drops_the_costliest_model_and_says_so(jack,
     assert last.hops > first.hops and not last.finished
 
 
+def test_models_split_between_two_processes_sum_to_the_one_process_stems(jack, tmp_path):
+    """`--processes 2`: X-UMX in one inference process, Demucs in the other; the callback adds
+    their stems. What comes out equals the one-process engine's stems (bf16 on one thread against
+    two rounds differently: compared as an SDR), with the same latency and an exact dry mix."""
+    song = write_song(tmp_path / "song.wav", 5.0, seed=7)
+    preset = tmp_path / "two.toml"
+    preset.write_text(
+        "[weights.xumx]\ndrums = 0.5\nbass = 0.5\nother = 0.5\nvocals = 0.5\n"
+        "[weights.demucs]\ndrums = 0.5\nbass = 0.5\nother = 0.5\nvocals = 0.5\n"
+    )
+    recorded, latencies = {}, {}
+    for processes in (1, 2):
+        engine = LiveEngine(
+            LiveConfig(
+                source=tmp_path / "song.wav",
+                preset=preset,
+                processes=processes,
+                record_dir=tmp_path / f"rec{processes}",
+            )
+        )
+        engine.start()
+        try:
+            assert len(engine.status().worker_pids) == processes
+            engine.wait(30.0)
+            status = engine.status()
+        finally:
+            engine.stop()
+        assert engine.finished and status.underruns == 0 and not status.dropped, status
+        assert set(status.models) == {"xumx", "demucs"}
+        recorded[processes], latencies[processes] = _recorded(tmp_path / f"rec{processes}"), engine.latency_samples
+    assert latencies[1] == latencies[2]
+    latency = latencies[1]
+    for processes in (1, 2):
+        assert np.array_equal(recorded[processes]["dry"][latency : latency + len(song)], song)
+    for stem in SOURCES:
+        one, two = (recorded[n][stem][latency : latency + len(song)] for n in (1, 2))
+        assert np.sqrt(np.mean(one**2)) > 1e-3, stem
+        sdr = 10 * np.log10(np.sum(one**2) / np.sum((one - two) ** 2))
+        assert sdr > 30, (stem, sdr)
+
+
 def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
     timing = LiveTiming(hop_seconds=0.5, crossfade_seconds=0.05, safety_seconds=0.3, context_seconds=0.25)
     bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), timing=timing)

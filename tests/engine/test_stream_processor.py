@@ -243,7 +243,7 @@ def test_a_short_context_is_raised_to_what_the_network_accepts():
 
 
 def test_the_costliest_model_is_dropped_when_hops_keep_coming_late(rng):
-    from dannasep.engine.streaming.worker import Degrader
+    from dannasep.engine.streaming.worker import Degrader, dropped_mask, dropped_models
 
     processor = StreamProcessor(
         {"xumx": GainModel([1, 0, 0, 0]), "demucs": GainModel([0, 1, 0, 0])},
@@ -251,17 +251,51 @@ def test_the_costliest_model_is_dropped_when_hops_keep_coming_late(rng):
         SETTINGS,
     )
     hop, latency = SETTINGS.hop, 3 * SETTINGS.hop
-    degrader = Degrader(processor, ("xumx", "demucs"), latency, late_limit=3, window=16)
+    degrader = Degrader(processor, latency, late_limit=3, window=16)
     processor.compute_seconds = {"xumx": 0.2, "demucs": 0.1}  # on average, not just once
     starting = [degrader.after_hop(k, 10**9) for k in range(10)]  # late while starting up: ignored
     on_time = [degrader.after_hop(k, k * hop + latency) for k in range(10, 20)]  # just in time
     assert starting + on_time == [None] * 20 and not processor.dropped
     late = [degrader.after_hop(k, k * hop + latency + 1) for k in range(20, 23)]
     assert late == [None, None, "xumx"] and processor.dropped == {"xumx"}
-    assert degrader.dropped_mask() == 1.0
+    mask = dropped_mask(("xumx", "unet", "demucs"), processor.dropped)
+    assert mask == 1.0 and dropped_models(("xumx", "unet", "demucs"), mask) == {"xumx"}
     # the last model is never dropped, however late
     assert all(degrader.after_hop(k, 10**9) is None for k in range(23, 200)) and processor.dropped == {"xumx"}
     # without it, the remaining model's weights are renormalised: demucs now carries the whole bass
     signal = rng.standard_normal((2, 60_000)).astype(np.float32)
     stems, dry = _stream(processor, signal, 4096)
     assert np.allclose(stems[1], dry, atol=1e-5) and np.allclose(stems[0], 0.0)
+
+
+def test_a_lane_weighs_its_models_against_those_other_lanes_run(rng):
+    """Split between two processes, the lanes' partial fusions add up to the one-process fusion,
+    before and after a model in the other lane is dropped."""
+    weights = {"xumx": (0.5, 0.2, 0.0, 1.0), "demucs": (0.5, 0.8, 1.0, 0.0)}
+    models = {"xumx": GainModel([1, 2, 3, 4], taps=5), "demucs": GainModel([4, 3, 2, 1], taps=9)}
+    signal = rng.standard_normal((2, 60_000)).astype(np.float32)
+    whole = _stream(StreamProcessor(models, lambda: weights, SETTINGS), signal, 4096)[0]
+    lanes = [
+        StreamProcessor({m: models[m]}, lambda: weights, SETTINGS, counted=("xumx", "demucs"))
+        for m in ("xumx", "demucs")
+    ]
+    parts = [_stream(lane, signal, 4096)[0] for lane in lanes]
+    assert np.allclose(parts[0] + parts[1], whole, atol=1e-5)
+    for lane in lanes:
+        lane.reset()
+        lane.dropped.add("xumx")
+    alone = _stream(lanes[1], signal, 4096)[0]
+    assert not _stream(lanes[0], signal, 4096)[0].any()
+    only_demucs = _stream(StreamProcessor({"demucs": models["demucs"]}, lambda: weights, SETTINGS), signal, 4096)[0]
+    assert np.allclose(alone, only_demucs, atol=1e-5)  # renormalised over what still runs
+
+
+def test_models_are_split_between_lanes_by_cost():
+    from dannasep.engine.streaming.lanes import split_models
+
+    assert split_models(("xumx", "unet", "demucs"), 1) == (("xumx", "unet", "demucs"),)
+    assert split_models(("xumx", "unet", "demucs"), 2) == (("unet",), ("xumx", "demucs"))
+    assert split_models(("xumx", "unet", "demucs"), 5) == (("unet",), ("xumx",), ("demucs",))
+    assert split_models(("demucs",), 2) == (("demucs",),)
+    with pytest.raises(ValueError, match="at least 1"):
+        split_models(("demucs",), 0)
