@@ -5,9 +5,10 @@ Each case starts its own JACK server with the period equal to the block size (as
 session would be set up), plays the input through `LiveEngine` for the requested time, and reads:
 the worker's real-time factor (compute time / hop duration, mean and max), the end-to-end latency
 the engine reports (input to stems, fixed for the configuration), the audio callback's duration
-(median, p99, max over every callback), under-runs (engine and device), the CPU used by the audio
-process and the inference process together (100 % = one core), and the peak resident memory of
-each process (VmHWM).
+(median, p99, max over every callback), under-runs (the engine's: a block whose stems were not
+ready; JACK's: cycles the non-realtime server itself reported late), models dropped, the CPU used
+by the audio process and the inference processes together (100 % = one core), and the peak
+resident memory of the audio process and of the inference processes together (VmHWM).
 """
 
 import os
@@ -140,14 +141,14 @@ def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine
         f"{resolve_precision(config.precision)}. Machine: {machine}.",
         "",
         "| preset | block | latency | worker RTF mean / max | callback median / p99 / max | "
-        "under-runs | dropped | CPU | peak RAM audio / inference |",
+        "under-runs engine / JACK | dropped | CPU | peak RAM audio / inference |",
         "|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         med, p99, worst = r.callback_ms
         lines.append(
             f"| {r.preset} | {r.blocksize} | {r.latency_ms:.0f} ms | {r.worker_rtf:.2f} / {r.worker_rtf_max:.2f} "
-            f"| {med:.3f} / {p99:.3f} / {worst:.3f} ms | {r.underruns + r.device_underflows} "
+            f"| {med:.3f} / {p99:.3f} / {worst:.3f} ms | {r.underruns} / {r.device_underflows} "
             f"| {', '.join(r.dropped) or '-'} "
             f"| {r.cpu_percent:.0f} % | {r.ram_mb[0]:.0f} / {r.ram_mb[1]:.0f} MB |"
         )
