@@ -21,6 +21,7 @@ from dannasep.engine.errors import DannaSepError
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import load_preset
 from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
+from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.gui.export_job import ExportJob, ExportRequest
 
 
@@ -95,6 +96,7 @@ class Session:
             if path is not None:
                 with AudioInput.open(path):
                     pass  # a clear error for unreadable files before any engine starts
+            timing, processes = LiveOptions().resolve(self.settings.preset)  # the preset's [live] table
             engine = LiveEngine(
                 LiveConfig(
                     source=path,
@@ -103,6 +105,8 @@ class Session:
                     multichannel=self.settings.multichannel,
                     preset=self.settings.preset,
                     weights_dir=self.settings.weights_dir,
+                    processes=processes,
+                    **timing.config_fields(),
                 )
             )
             engine.control.apply(self._carry_over(), source="gui")

@@ -24,7 +24,7 @@ from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.models.cpu_inference import resolve_precision
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
-from dannasep.engine.streaming.timing import LiveTiming
+from dannasep.engine.streaming.timing import LiveOptions
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -34,19 +34,22 @@ class LiveBenchConfig:
     seconds: float = 60.0
     presets: tuple[str, ...] = ("paper", "fast")
     blocksizes: tuple[int, ...] = (256, 512)
-    timing: LiveTiming = field(default_factory=LiveTiming)
+    options: LiveOptions = field(default_factory=LiveOptions)
+    """Timing and processes; what is unset comes from each preset's [live] table."""
     source: Path | None = None
     """A file to play; None plays generated noise (compute does not depend on the content)."""
     weights_dir: Path | None = None
     precision: str = "auto"
     threads: int = 2
-    processes: int = 1
 
 
 @dataclass
 class LiveBenchRow:
     preset: str
     blocksize: int
+    hop_ms: float
+    safety_ms: float
+    processes: int
     latency_ms: float
     worker_rtf: float
     worker_rtf_max: float
@@ -87,6 +90,7 @@ def write_noise(path: Path, seconds: float) -> Path:
 
 
 def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path) -> LiveBenchRow:
+    timing, processes = config.options.resolve(preset)
     live = LiveConfig(
         source=source,
         blocksize=blocksize,
@@ -94,8 +98,8 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         weights_dir=config.weights_dir,
         precision=config.precision,
         threads=config.threads,
-        processes=config.processes,
-        **config.timing.config_fields(),
+        processes=processes,
+        **timing.config_fields(),
         loop=True,
     )
     with jack_server(name=f"dannasep-bench-{os.getpid()}", playback_ports=2, period=blocksize):
@@ -116,6 +120,9 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
     return LiveBenchRow(
         preset=preset,
         blocksize=blocksize,
+        hop_ms=1000 * timing.hop / SAMPLE_RATE,
+        safety_ms=1000 * timing.safety / SAMPLE_RATE,
+        processes=processes,
         latency_ms=1000 * status.latency_samples / SAMPLE_RATE,
         worker_rtf=status.worker_rtf,
         worker_rtf_max=status.worker_rtf_max,
@@ -134,20 +141,22 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
 
 
 def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine: str) -> str:
+    asked = {k: v for k, v in vars(config.options).items() if v is not None}
+    given = ", ".join(f"{k.removesuffix('_seconds')} {v}" for k, v in asked.items()) or "none"
     lines = [
-        f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case, "
-        f"{config.timing.describe()}, "
-        f"{config.threads} inference threads in {config.processes} process{'es' if config.processes > 1 else ''}, "
+        f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case; timing from "
+        f"each preset's [live] table and the defaults, options given: {given}; {config.threads} inference threads, "
         f"{resolve_precision(config.precision)}. Machine: {machine}.",
         "",
-        "| preset | block | latency | worker RTF mean / max | callback median / p99 / max | "
+        "| preset | block | hop / safety | processes | latency | worker RTF mean / max | callback median / p99 / max | "
         "under-runs engine / JACK | dropped | CPU | peak RAM audio / inference |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         med, p99, worst = r.callback_ms
         lines.append(
-            f"| {r.preset} | {r.blocksize} | {r.latency_ms:.0f} ms | {r.worker_rtf:.2f} / {r.worker_rtf_max:.2f} "
+            f"| {r.preset} | {r.blocksize} | {r.hop_ms:.0f} / {r.safety_ms:.0f} ms | {r.processes} "
+            f"| {r.latency_ms:.0f} ms | {r.worker_rtf:.2f} / {r.worker_rtf_max:.2f} "
             f"| {med:.3f} / {p99:.3f} / {worst:.3f} ms | {r.underruns} / {r.device_underflows} "
             f"| {', '.join(r.dropped) or '-'} "
             f"| {r.cpu_percent:.0f} % | {r.ram_mb[0]:.0f} / {r.ram_mb[1]:.0f} MB |"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
-from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_timing, set_threads
+from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
 
 
 def register(subparsers) -> None:
@@ -51,13 +51,6 @@ def register(subparsers) -> None:
     live.add_argument("--file", type=Path, help="play this file (default: generated noise)")
     live.add_argument("--weights", type=Path, metavar="DIR", help="checkpoint folder (default: shipped weights)")
     live.add_argument("--threads", type=int, default=2, help="inference threads, shared by the processes")
-    live.add_argument(
-        "--processes",
-        type=int,
-        default=1,
-        help="inference processes the models are split between, a thread each: 2 runs the U-Net beside "
-        "X-UMX + Demucs, steadier on short hops (default: 1)",
-    )
     add_precision_option(live)
     live.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     live.set_defaults(handler=run_live)
@@ -159,12 +152,11 @@ def run_live(args) -> int:
         seconds=args.seconds,
         presets=tuple(args.presets),
         blocksizes=tuple(args.blocksizes),
-        timing=live_timing(args),
+        options=live_options(args),
         source=args.file,
         weights_dir=args.weights,
         precision=args.precision,
         threads=args.threads,
-        processes=args.processes,
     )
     table = run_live_bench(config)
     print(table)

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.models.cpu_inference import PRECISIONS, native_bf16
 from dannasep.engine.separation.fusion import list_presets
-from dannasep.engine.streaming.timing import LiveTiming
+from dannasep.engine.streaming.timing import LiveOptions
 
 
 def set_threads(threads: int | None) -> int:
@@ -33,9 +33,12 @@ def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def add_live_timing_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """--hop, --lookahead, --context, --crossfade, --safety: latency = hop + look-ahead + safety."""
+    """--hop, --lookahead, --context, --crossfade, --safety (latency = hop + look-ahead + safety) and
+    --processes; each unset one comes from the preset's [live] table, else its default."""
     parser.add_argument(
-        "--hop", type=float, default=1.0, help="seconds of audio per inference step; latency grows with it (default: 1)"
+        "--hop",
+        type=float,
+        help="seconds of audio per inference step; latency grows with it (default: the preset's [live] hop, else 1)",
     )
     parser.add_argument(
         "--lookahead",
@@ -67,8 +70,16 @@ def add_live_timing_options(parser: argparse.ArgumentParser | argparse._Argument
     )
 
 
-def live_timing(args: argparse.Namespace) -> LiveTiming:
-    return LiveTiming(args.hop, args.crossfade, args.safety, args.lookahead, args.context)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="inference processes the models are split between, a thread each: 2 runs the U-Net beside "
+        "X-UMX + Demucs, steadier on short hops (default: the preset's [live] processes, else 1)",
+    )
+
+
+def live_options(args: argparse.Namespace) -> LiveOptions:
+    return LiveOptions(args.hop, args.crossfade, args.safety, args.lookahead, args.context, args.processes)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

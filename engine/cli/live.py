@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from dannasep.engine.audio.devices import list_devices
-from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_timing, set_threads
+from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
@@ -87,13 +87,6 @@ def register(subparsers) -> None:
     )
     add_precision_option(tuning)
     tuning.add_argument("--threads", type=int, default=2, help="inference threads, shared by the processes")
-    tuning.add_argument(
-        "--processes",
-        type=int,
-        default=1,
-        help="inference processes the models are split between, a thread each: 2 runs the U-Net beside "
-        "X-UMX + Demucs, steadier on short hops (default: 1)",
-    )
     parser.set_defaults(handler=run)
 
 
@@ -106,6 +99,7 @@ def run(args) -> int:
     if args.file is None:
         print("dannasep live: give a FILE to play (or --list-devices)", file=sys.stderr)
         return 2
+    timing, processes = live_options(args).resolve(args.preset)
     config = LiveConfig(
         source=args.file,
         output_device=args.device,
@@ -117,8 +111,8 @@ def run(args) -> int:
         precision=args.precision,
         wiener_iterations=args.wiener_iterations,
         threads=args.threads,
-        processes=args.processes,
-        **live_timing(args).config_fields(),
+        processes=processes,
+        **timing.config_fields(),
         record_dir=args.record,
         loop=args.loop,
     )

@@ -50,7 +50,7 @@ def test_bad_presets_are_refused_with_the_reason(raw, message):
 
 
 def test_unknown_preset_lists_the_available_ones():
-    with pytest.raises(PresetError, match=r"available: fast, low-latency, paper"):
+    with pytest.raises(PresetError, match=r"available: fast, live, low-latency, paper"):
         load_preset("nonexistent")
     assert {"paper", "fast"} <= set(list_presets())
 

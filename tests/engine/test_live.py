@@ -18,7 +18,7 @@ from dannasep.engine.bench.live import LiveBenchConfig, format_live_table, run_c
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
-from dannasep.engine.streaming.timing import LiveTiming, default_crossfade
+from dannasep.engine.streaming.timing import LiveOptions, LiveTiming, default_crossfade
 
 
 @pytest.fixture(scope="module")
@@ -178,18 +178,19 @@ def test_models_split_between_two_processes_sum_to_the_one_process_stems(jack, t
 
 
 def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
-    timing = LiveTiming(hop_seconds=0.5, crossfade_seconds=0.05, safety_seconds=0.3, context_seconds=0.25)
-    bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), timing=timing)
+    options = LiveOptions(hop_seconds=0.5, crossfade_seconds=0.05, safety_seconds=0.3, context_seconds=0.25)
+    bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), options=options)
+    timing, processes = options.resolve(demucs_only)
     write_song(tmp_path / "song.wav", 6.0, seed=5)
     row = run_case(bench, str(demucs_only), 256, tmp_path / "song.wav")
-    assert row.seconds >= 4.0 and row.blocksize == 256
+    assert row.seconds >= 4.0 and row.blocksize == 256 and row.processes == processes == 1
     # hop + the checkpoint's 0.5 s look-ahead on the STFT grid + the safety asked for
     assert timing.crossfade == 2 * HOP_LENGTH and timing.safety == round(0.3 * SAMPLE_RATE)
     assert row.latency_ms == pytest.approx(1000 * (timing.hop + 22 * HOP_LENGTH + timing.safety) / SAMPLE_RATE)
     assert 0 < row.callback_ms[0] <= row.callback_ms[1] <= row.callback_ms[2] < 1000
     assert row.worker_rtf > 0 and row.cpu_percent > 0 and min(row.ram_mb) > 100
     table = format_live_table([row], bench, "test machine")
-    assert "| 256 |" in table and "test machine" in table
+    assert "| 256 | 511 / 300 ms | 1 |" in table and "test machine" in table and "hop 0.5" in table
 
 
 def test_pause_seek_and_end_of_file(jack, tmp_path, demucs_only):
