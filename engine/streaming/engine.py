@@ -444,7 +444,7 @@ class LiveEngine:
             underruns=self.underruns,
             device_underflows=self.device_underflows,
             worker_overruns=sum(int(stats[STAT_OVERRUNS]) for stats in lanes),
-            dropped=tuple(m for m in self.models if m in dropped_models(self.models, dropped_mask)),
+            dropped=dropped_models(self.models, dropped_mask),
             cpu_load=float(self._stream.cpu_load) if self._stream is not None else 0.0,
             xrun_seconds=[
                 round(float(p) / SAMPLE_RATE, 3)

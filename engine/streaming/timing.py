@@ -77,16 +77,6 @@ class LiveTiming:
             "context_seconds": self.context_seconds,
         }
 
-    def describe(self) -> str:
-        own = "each checkpoint's own"
-        ahead = own if self.lookahead_seconds is None else f"{self.lookahead_seconds} s"
-        context = own if self.context_seconds is None else f"{self.context_seconds} s"
-        ms = 1000 / SAMPLE_RATE
-        return (
-            f"hop {self.hop} samples ({self.hop * ms:.0f} ms), cross-fade {self.crossfade * ms:.0f} ms, "
-            f"safety {self.safety * ms:.0f} ms, look-ahead {ahead}, context {context}"
-        )
-
 
 def preset_live_table(preset: str | Path) -> dict[str, float]:
     """The preset's validated [live] table ({} when it has none)."""

@@ -236,8 +236,9 @@ def dropped_mask(models: tuple[str, ...], dropped) -> float:
     return float(sum(1 << i for i, m in enumerate(models) if m in dropped))
 
 
-def dropped_models(models: tuple[str, ...], mask: float) -> set[str]:
-    return {m for i, m in enumerate(models) if int(mask) >> i & 1}
+def dropped_models(models: tuple[str, ...], mask: float) -> tuple[str, ...]:
+    """The models a dropped mask names, in `models`' order."""
+    return tuple(m for i, m in enumerate(models) if int(mask) >> i & 1)
 
 
 def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> None:
@@ -264,7 +265,7 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> 
         in_ring.read_into(block[:n], consumed)
         consumed += n
         in_ring.mark_read(consumed)
-        processor.dropped |= dropped_models(processor.counted, control[CTRL_DROPPED])
+        processor.dropped.update(dropped_models(processor.counted, control[CTRL_DROPPED]))
         started = time.perf_counter()
         hops = processor.push(block[:n].T)
         if not hops:
@@ -281,7 +282,3 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> 
             if degrader.after_hop(h.index, in_ring.written):
                 # other processes' drops are already in processor.dropped: the mask only grows
                 control[CTRL_DROPPED] = dropped_mask(processor.counted, processor.dropped)
-
-
-def hop_seconds(hop: int) -> float:
-    return hop / SAMPLE_RATE
