@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from audio_fixtures import write_dataset
 from torch.utils.data import DataLoader
 
 from dannasep.training.data.augment import AugmentConfig
 from dannasep.training.data.datasets import RandomMixDataset, SegmentDataset, collate
+from dannasep.training.data.memory import InMemoryRemixer
 from dannasep.training.data.musdb import DatasetError, list_tracks
 
 
@@ -96,3 +98,36 @@ def test_validation_segments_cover_tracks_in_order(tiny_dataset):
     segments = SegmentDataset(tracks, frames=44_100)
     assert len(segments) == 3  # a 3 s track in 1 s segments
     assert torch.equal(segments[1].sources, torch.from_numpy(tracks[0].read_sources(44_100, 44_100)))
+
+
+def test_in_memory_batches_equal_the_file_datasets_examples(tiny_dataset):
+    tracks, _ = list_tracks(tiny_dataset, "train")
+    files = RandomMixDataset(tracks, frames=20_000, samples_per_track=4, seed=5)
+    memory = InMemoryRemixer(tracks, frames=20_000, samples_per_track=4, seed=5, device="cpu")
+    for epoch in (0, 3):
+        files.set_epoch(epoch)
+        memory.set_epoch(epoch)
+        indices = [0, 5, len(files) - 1]
+        mixtures, sources = memory.batch(indices)
+        assert sources.shape == (3, 4, 2, 20_000) and mixtures.shape == (3, 2, 20_000)
+        for row, index in enumerate(indices):
+            torch.testing.assert_close(sources[row], files[index].sources, rtol=0, atol=1e-6)
+        torch.testing.assert_close(mixtures, sources.sum(1))
+
+
+def test_in_memory_data_refuses_speed_perturbation(tiny_dataset):
+    tracks, _ = list_tracks(tiny_dataset, "train")
+    with pytest.raises(ValueError, match="speed"):
+        InMemoryRemixer(tracks, 8_000, 2, seed=0, device="cpu", augment=AugmentConfig(speed_probability=0.2))
+
+
+def test_in_memory_data_keeps_pcm16_files_as_int16(tmp_path):
+    root = write_dataset(tmp_path / "pcm", train=2, valid=1, test=0, seconds=1.0)
+    for path in root.glob("train/*/*.wav"):
+        data, rate = sf.read(str(path))
+        sf.write(str(path), data * 0.5, rate, subtype="PCM_16")
+    tracks, _ = list_tracks(root, "train")
+    memory = InMemoryRemixer(tracks, 8_000, 2, seed=1, device="cpu")
+    files = RandomMixDataset(tracks, 8_000, 2, seed=1)
+    assert memory.stems.dtype == torch.int16
+    torch.testing.assert_close(memory.batch([3])[1][0], files[3].sources, rtol=0, atol=1e-6)

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -121,3 +122,32 @@ def test_two_cpu_processes_hold_identical_weights(tiny_dataset, tmp_path):
     assert ranks[0]["epoch"] == ranks[1]["epoch"] == 2
     assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
     assert json.loads((tmp_path / "ddp/run.json").read_text())["world_size"] == 2
+
+
+def _column(run, name):
+    with open(run / "log.csv") as f:
+        return [float(row[name]) for row in csv.DictReader(f)]
+
+
+def test_in_memory_data_trains_like_the_files_and_may_resume_a_file_run(tiny_dataset, tmp_path):
+    assert _train(tiny_dataset, tmp_path / "files", "--epochs", "2") == 0
+    assert _train(tiny_dataset, tmp_path / "memory", "--epochs", "2", "--data-in-memory") == 0
+    assert _column(tmp_path / "memory", "train_loss") == pytest.approx(_column(tmp_path / "files", "train_loss"), 1e-4)
+    assert _train(tiny_dataset, tmp_path / "mixed", "--epochs", "1") == 0
+    assert _train(tiny_dataset, tmp_path / "mixed", "--epochs", "2", "--resume", "--data-in-memory") == 0
+    assert _column(tmp_path / "mixed", "valid_sdr") == pytest.approx(_column(tmp_path / "files", "valid_sdr"), abs=1e-3)
+
+
+def test_a_time_budget_stops_at_an_epoch_boundary_and_resume_finishes(tiny_dataset, tmp_path, capsys):
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "3", "--time-budget", "0.0001") == 0
+    assert "time budget" in capsys.readouterr().out
+    assert len(_losses(tmp_path / "run")) == 1
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "3", "--resume") == 0
+    assert [row["epoch"] for row in _losses(tmp_path / "run")] == ["1", "2", "3"]
+
+
+def test_bfloat16_autocast_trains_on_the_cpu(tiny_dataset, tmp_path):
+    assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1", "--amp", "bfloat16", model="unet") == 0
+    losses = _column(tmp_path / "run", "train_loss")
+    assert all(map(math.isfinite, losses))
+    assert json.loads((tmp_path / "run/run.json").read_text())["training"]["amp_dtype"] == "bfloat16"

@@ -1,4 +1,4 @@
-"""The paper's training augmentations, applied to each source independently (model-spec §6).
+"""The paper's training augmentations, applied to each source independently.
 
 gain U(0.25, 1.25), left/right swap (p 0.5), sign flip (p 0.5), and optionally a speed
 perturbation (resampling by 0.9 or 1.1, which changes tempo and pitch together, p 0.2).
@@ -37,13 +37,3 @@ def change_speed(excerpt: np.ndarray, factor: float, frames: int) -> np.ndarray:
     if out.shape[1] < frames:
         out = np.pad(out, ((0, 0), (0, frames - out.shape[1])))
     return np.ascontiguousarray(out[:, :frames], dtype=np.float32)
-
-
-def augment_source(source: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
-    """Gain, channel swap and sign flip of one (2, frames) source."""
-    out = source * np.float32(rng.uniform(config.gain_low, config.gain_high))
-    if rng.random() < config.swap_probability:
-        out = out[::-1]
-    if rng.random() < config.flip_probability:
-        out = -out
-    return np.ascontiguousarray(out, dtype=np.float32)

@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of data order, augmentation and init")
     parser.add_argument("--threads", type=int, help="CPU threads per process")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
+        help="stop at the last epoch boundary inside this wall time (state kept: --resume continues)",
+    )
     over = parser.add_argument_group("overrides of the config's [training] table")
     over.add_argument("--epochs", type=int)
     over.add_argument("--batch-size", type=int)
@@ -63,6 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     over.add_argument("--segment-seconds", type=float)
     over.add_argument("--learning-rate", type=float)
     over.add_argument("--workers", type=int, help="data loader processes")
+    over.add_argument(
+        "--data-in-memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="hold the training stems on the device and cut batches there (no loader processes)",
+    )
+    over.add_argument(
+        "--amp",
+        choices=("off", "float16", "bfloat16"),
+        help="mixed precision: float16 (CUDA, gradient scaling) or bfloat16 (CUDA or CPU)",
+    )
 
 
 def run(args) -> int:
@@ -85,6 +102,9 @@ def _run(args, dist_ctx) -> int:
         "segment_seconds": args.segment_seconds,
         "learning_rate": args.learning_rate,
         "workers": args.workers,
+        "data_in_memory": args.data_in_memory,
+        "amp": None if args.amp is None else args.amp != "off",
+        "amp_dtype": None if args.amp in (None, "off") else args.amp,
     }
     config = load_training_config(args.config, args.model, overrides)
     train, train_problems = list_tracks(args.data, "train")
@@ -138,7 +158,7 @@ def _run(args, dist_ctx) -> int:
         )
     if dist_ctx.is_main:
         print(trainer.describe())
-    last = trainer.fit()
+    last = trainer.fit(budget_seconds=None if args.time_budget is None else args.time_budget * 60)
     if dist_ctx.is_main:
         if skipped:
             print(f"{len(skipped)} track(s) were skipped (listed above)")

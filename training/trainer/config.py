@@ -1,6 +1,6 @@
 """Training settings, read from the ``[training]`` table of a model config TOML.
 
-Defaults follow the authors' recipe for each architecture (model-spec §6); every field can be set
+Defaults follow the authors' recipe for each architecture; every field can be set
 in the TOML, and the CLI overrides a few for quick runs.
 """
 
@@ -14,6 +14,7 @@ from dannasep.engine.errors import PresetError
 from dannasep.engine.models.base import config_from_dict
 
 SCHEDULES = ("multistep", "plateau", "constant")
+AMP_DTYPES = ("float16", "bfloat16")
 LOSSES = ("combination", "l1")
 
 
@@ -37,8 +38,12 @@ class TrainingConfig:
     validation_seconds: float = 0.0
     """Length of validation segments; 0 uses segment_seconds."""
     amp: bool = False
-    """float16 autocast + gradient scaling, on CUDA only."""
+    """Mixed precision in `amp_dtype`: float16 (with gradient scaling) on CUDA only, bfloat16 on CUDA or CPU."""
+    amp_dtype: str = "float16"
     workers: int = 2
+    """Data loader processes (unused with data_in_memory)."""
+    data_in_memory: bool = False
+    """Hold every training stem on the training device and cut batches there (training/data/memory.py)."""
     speed_perturb_probability: float = 0.0
     random_mix: bool = True
     normalise_input: bool = False
@@ -49,6 +54,10 @@ class TrainingConfig:
             raise PresetError(f"[training] schedule must be one of {SCHEDULES}, not {self.schedule!r}")
         if self.loss not in LOSSES:
             raise PresetError(f"[training] loss must be one of {LOSSES}, not {self.loss!r}")
+        if self.amp_dtype not in AMP_DTYPES:
+            raise PresetError(f"[training] amp_dtype must be one of {AMP_DTYPES}, not {self.amp_dtype!r}")
+        if self.data_in_memory and self.speed_perturb_probability > 0:
+            raise PresetError("[training] speed_perturb_probability needs data_in_memory = false (resampling)")
         if min(self.batch_size, self.accumulation, self.epochs, self.samples_per_track) < 1:
             raise PresetError("[training] batch_size, accumulation, epochs and samples_per_track must be >= 1")
 

@@ -33,16 +33,17 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [r["epoch"] for r in rows]
+    # optimiser steps, not epochs, on the x axis: runs with other epoch sizes compare directly
+    steps = [r["steps"] for r in rows]
     fig, (ax_loss, ax_sdr) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
-    ax_loss.plot(epochs, [r["valid_loss"] for r in rows], label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_loss.plot(steps, [r["train_loss"] for r in rows], label="train")
+    ax_loss.plot(steps, [r["valid_loss"] for r in rows], label="validation")
+    ax_loss.set(xlabel="optimiser steps", ylabel="loss", title="loss")
     ax_loss.legend()
     for source in SOURCES:
-        ax_sdr.plot(epochs, [r[f"valid_sdr_{source}"] for r in rows], label=source)
-    ax_sdr.plot(epochs, [r["valid_sdr"] for r in rows], "k--", label="mean")
-    ax_sdr.set(xlabel="epoch", ylabel="SDR (dB)", title="validation SDR")
+        ax_sdr.plot(steps, [r[f"valid_sdr_{source}"] for r in rows], label=source)
+    ax_sdr.plot(steps, [r["valid_sdr"] for r in rows], "k--", label="mean")
+    ax_sdr.set(xlabel="optimiser steps", ylabel="SDR (dB)", title="validation SDR")
     ax_sdr.legend()
     fig.suptitle(title)
     fig.tight_layout()

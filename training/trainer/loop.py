@@ -1,7 +1,9 @@
 """The training loop.
 
-Every epoch: the random-remix examples of (seed, epoch) in order, split across ranks; Adam with
-gradient accumulation (and float16 autocast + gradient scaling on CUDA when the config asks);
+Every epoch: the random-remix examples of (seed, epoch) in order, split across ranks (read from
+the WAV files by loader processes, or cut from stems held on the device with `data_in_memory`);
+Adam with gradient accumulation (and mixed precision when the config asks: float16 with gradient
+scaling on CUDA, or bfloat16 on CUDA or CPU);
 validation on whole-track segments (loss and the authors' SDR per source); the learning-rate
 schedule; then the run folder is updated atomically:
 
@@ -12,7 +14,9 @@ schedule; then the run folder is updated atomically:
 
 Resuming restarts at the first unfinished epoch. The torch RNG is reseeded from (seed, epoch,
 rank) at each epoch start and examples depend only on (seed, epoch, index), so a resumed run
-reproduces the uninterrupted one exactly.
+reproduces the uninterrupted one exactly. A time budget (`fit(budget_seconds=...)`) ends a run at
+the epoch boundary where the next epoch would overrun it; `--resume` continues it later, on the
+same or another device.
 """
 
 import hashlib
@@ -36,6 +40,7 @@ from dannasep.engine.models.base import SeparationNet
 from dannasep.engine.models.checkpoint import save_checkpoint
 from dannasep.training.data.augment import AugmentConfig
 from dannasep.training.data.datasets import RandomMixDataset, SegmentDataset, collate
+from dannasep.training.data.memory import InMemoryRemixer
 from dannasep.training.data.musdb import Track, TrackProblem
 from dannasep.training.losses import sdr
 from dannasep.training.trainer.config import TrainingConfig, as_dict
@@ -96,9 +101,13 @@ def input_statistics(tracks: list[Track], max_bins: int, seed: int, excerpts: in
     return mean, np.maximum(std, 1e-4 * std.max())
 
 
-def _comparable(config: dict) -> dict:
-    """Settings that must match to resume; more epochs or other worker counts are fine."""
-    return {k: v for k, v in config.items() if k not in ("epochs", "workers")}
+# How a run executes, not what it learns from: a run may resume with other values of these.
+_EXECUTION_SETTINGS = ("epochs", "workers", "data_in_memory", "amp", "amp_dtype")
+
+
+def _comparable(saved: dict, current: dict) -> bool:
+    """Whether a run saved with config `saved` may resume under `current` (keys added later are ignored)."""
+    return all(current.get(k) == v for k, v in saved.items() if k not in _EXECUTION_SETTINGS and k in current)
 
 
 class Trainer:
@@ -122,8 +131,11 @@ class Trainer:
         self.dist = dist_ctx or Distributed()
         self.log = log if self.dist.is_main else (lambda *_a, **_k: None)
         self.step_fn = ModelStep(model, config)
-        self.amp = config.amp and device.startswith("cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.autocast_dtype = getattr(torch, config.amp_dtype)
+        on_cuda = device.startswith("cuda")
+        self.amp = config.amp and (on_cuda or self.autocast_dtype == torch.bfloat16)
+        self.autocast_device = "cuda" if on_cuda else "cpu"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.autocast_dtype == torch.float16)
         self.net: torch.nn.Module = model
         if self.dist.enabled:
             if device.startswith("cuda"):
@@ -140,9 +152,14 @@ class Trainer:
         self.best_epoch = -1
         frames = round(config.segment_seconds * SAMPLE_RATE)
         augment = AugmentConfig(speed_probability=config.speed_perturb_probability)
-        self.train_set = RandomMixDataset(
-            data.train, frames, config.samples_per_track, seed, augment, config.random_mix
-        )
+        if config.data_in_memory:
+            self.train_set = InMemoryRemixer(
+                data.train, frames, config.samples_per_track, seed, device, augment, config.random_mix
+            )
+        else:
+            self.train_set = RandomMixDataset(
+                data.train, frames, config.samples_per_track, seed, augment, config.random_mix
+            )
         valid_frames = round((config.validation_seconds or config.segment_seconds) * SAMPLE_RATE)
         self.valid_set = SegmentDataset(data.valid, valid_frames) if data.valid else None
 
@@ -178,7 +195,7 @@ class Trainer:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:
             raise DannaSepError(f"{path}: cannot resume from this file ({exc})") from exc
-        if _comparable(state.get("config", {})) != _comparable(as_dict(self.config)) or state.get("seed") != self.seed:
+        if not _comparable(state.get("config", {}), as_dict(self.config)) or state.get("seed") != self.seed:
             raise DannaSepError(
                 f"{path}: written with other training settings or seed; resume with the same "
                 "--config and --seed, or start a new --out folder"
@@ -203,16 +220,7 @@ class Trainer:
         self.train_set.set_epoch(self.epoch)
         torch.manual_seed(hash((self.seed, self.epoch, self.dist.rank)) & 0x7FFFFFFF)
         indices = list(range(self.dist.rank, len(self.train_set), self.dist.world_size))
-        loader = DataLoader(
-            Subset(self.train_set, indices),
-            batch_size=c.batch_size,
-            shuffle=False,
-            num_workers=c.workers,
-            collate_fn=collate,
-            drop_last=True,
-            persistent_workers=False,
-            prefetch_factor=2 if c.workers else None,
-        )
+        loader = self._batches(indices)
         totals = {"loss": 0.0, "f": 0.0, "t": 0.0}
         batches = 0
         self.optimizer.zero_grad(set_to_none=True)
@@ -225,7 +233,7 @@ class Trainer:
         )
         for index, (mixture, sources) in enumerate(bar):
             mixture, sources = mixture.to(self.device), sources.to(self.device)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+            with torch.autocast(self.autocast_device, dtype=self.autocast_dtype, enabled=self.amp):
                 terms = self.step_fn.train_loss(self.net, mixture, sources)
             self.scaler.scale(terms.total / c.accumulation).backward()
             last = index + 1 == len(loader)
@@ -246,6 +254,24 @@ class Trainer:
             batches += 1
             bar.set_postfix(loss=f"{totals['loss'] / batches:.4f}")
         return {k: v / max(batches, 1) for k, v in totals.items()}
+
+    def _batches(self, indices: list[int]):
+        """The epoch's batches (mixture, sources), on CPU from loader processes or on the device."""
+        c = self.config
+        if isinstance(self.train_set, InMemoryRemixer):
+            remixer = self.train_set
+            starts = range(0, len(indices) - c.batch_size + 1, c.batch_size)
+            return _Sized((remixer.batch(indices[i : i + c.batch_size]) for i in starts), len(starts))
+        return DataLoader(
+            Subset(self.train_set, indices),
+            batch_size=c.batch_size,
+            shuffle=False,
+            num_workers=c.workers,
+            collate_fn=collate,
+            drop_last=True,
+            persistent_workers=False,
+            prefetch_factor=2 if c.workers else None,
+        )
 
     @torch.no_grad()
     def _validate(self) -> dict:
@@ -274,11 +300,17 @@ class Trainer:
         row.update({f"valid_sdr_{s}": v for s, v in zip(SOURCES, per_source, strict=True)})
         return row
 
-    def fit(self) -> dict:
+    def fit(self, budget_seconds: float | None = None) -> dict:
+        """Train until the configured epochs, or until the next epoch would overrun `budget_seconds`."""
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        fit_started = time.perf_counter()
         while self.epoch < c.epochs:
             started = time.perf_counter()
+            if budget_seconds is not None and self.history and self._would_overrun(fit_started, budget_seconds):
+                minutes = budget_seconds / 60
+                self.log(f"time budget of {minutes:.1f} min reached after epoch {self.epoch}; --resume continues")
+                break
             train = self._train_epoch()
             valid = self._validate() if self.dist.is_main else {}
             valid_loss = self.dist.broadcast_float(valid.get("valid_loss", 0.0))
@@ -325,6 +357,10 @@ class Trainer:
             self.dist.barrier()
         return self.history[-1] if self.history else {}
 
+    def _would_overrun(self, fit_started: float, budget_seconds: float) -> bool:
+        decision = float(time.perf_counter() - fit_started + self.history[-1]["seconds"] > budget_seconds)
+        return self.dist.broadcast_float(decision) > 0.5
+
     def _export_best(self, row: dict) -> None:
         training = {
             "how": "trained with dannasep train",
@@ -355,6 +391,19 @@ class Trainer:
             f"×{c.accumulation}, {c.epochs} epochs, lr {c.learning_rate:g} ({c.schedule}), "
             f"device {self.device}, {self.dist.world_size} process(es)"
         )
+
+
+class _Sized:
+    """An iterator with a length, so the progress bar can show the epoch's ETA."""
+
+    def __init__(self, items, length: int):
+        self.items, self.length = items, length
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return self.length
 
 
 __all__ = ["RunData", "Trainer"]
