@@ -29,6 +29,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 #   liblo-tools               oscsend/oscdump, an independent OSC client for the bridge's tests
 #   fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k
 #                             the synthetic training songs: GM instruments, real drum kits, sung vocals
+#   timgm6mb-soundfont fluidr3mono-gm-soundfont hydrogen-data festvox-kdlpc16k
+#                             more variety in them: two more training SoundFonts, two more kits, a second singer
+#   musescore-general-soundfont-small
+#                             the held-out SoundFont of the out-of-distribution test set (synth --palette ood)
 #   g++ python3-dev           pyworld (WORLD vocoder for the sung vocals) builds from source
 #   ffmpeg                    musdb (used for evaluation) refuses to import without it
 #   xvfb + the X/GL/font libs the PyQt6 app and its screenshot under a virtual display
@@ -36,6 +40,7 @@ APT_PACKAGES=(
     ca-certificates python3-venv g++ python3-dev
     libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools libtcmalloc-minimal4
     fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k ffmpeg
+    timgm6mb-soundfont fluidr3mono-gm-soundfont hydrogen-data festvox-kdlpc16k musescore-general-soundfont-small
     xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
     libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
     libxcb-image0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core

@@ -1,5 +1,6 @@
 """The synthetic data generator: deterministic, MUSDB-compatible, exact mixtures, real instruments."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def renderer():
 def test_plans_are_deterministic_and_varied():
     assert plan_song(7, 10.0) == plan_song(7, 10.0)
     plans = [plan_song(seed, 10.0) for seed in range(40)]
-    assert len({p.tempo for p in plans}) > 15 and len({p.groove for p in plans}) == 4
+    assert len({p.tempo for p in plans}) > 15 and len({p.groove for p in plans}) >= 5
     assert {len(p.others) for p in plans} == {1, 2, 3}
     for plan in plans:
         bass_roots = {n.pitch % 12 for n in plan.bass.notes}
@@ -71,7 +72,8 @@ def test_sung_vocals_follow_the_melody_and_reach_above_the_festival_band_edge():
     pyworld = vocals._pyworld()
     plan = plan_song(5, 8.0)
     rng = np.random.default_rng(0)
-    sung = vocals.sing(plan.vocals.notes, 8 * SAMPLE_RATE, vocals.random_voice(rng), rng).astype(np.float64)
+    voice = dataclasses.replace(vocals.random_voice(rng), octave=0)  # the pitch check reads the written melody
+    sung = vocals.sing(plan.vocals.notes, 8 * SAMPLE_RATE, voice, rng).astype(np.float64)
     f0, times = pyworld.dio(sung, SAMPLE_RATE, frame_period=10)
     f0 = pyworld.stonemask(sung, f0, times, SAMPLE_RATE)
     within, total = 0, 0

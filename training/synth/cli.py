@@ -15,16 +15,24 @@ def register(subparsers) -> None:
         "synth",
         help="render synthetic songs (drums, bass, other, vocals) in the MUSDB18-HQ layout",
         description=(
-            "Render procedural songs, deterministic by seed, stem by stem: FluidSynth with the FluidR3 GM "
-            "SoundFont, real drum samples from Debian's Hydrogen kits for about half the songs, vocals sung by "
-            "festival and re-voiced with WORLD (General MIDI voices as fallback). Random pan, reverb and levels; "
-            "the mixture is the exact sum of the stems. The result reads with musdb.DB(root=OUT, is_wav=True) "
-            "and with 'dannasep train/eval --data OUT'. Re-running completes an interrupted set."
+            "Render procedural songs, deterministic by seed, stem by stem. Genres (rock, pop, electronic, "
+            "hip-hop, jazz, ballad) with their own tempos, grooves, bass lines, instruments and arrangements; "
+            "instruments from several General MIDI SoundFonts (FluidSynth) and from numpy subtractive and FM "
+            "synths; drums from Debian's Hydrogen kits, synthesised kits or the SoundFont; guitars through amp "
+            "models; vocals sung by festival (every installed diphone voice) and re-voiced with WORLD (pitch, "
+            "formants, vibrato, breathiness), General MIDI voices as fallback. Production per stem with "
+            "pedalboard (EQ, compression, saturation, chorus, delay, reverbs of several kinds) and bus "
+            "compression per song; the mixture is the exact sum of the stems. --palette ood renders only with "
+            "the held-out SoundFont (MuseScore General) and Hydrogen kits (The Black Pearl, TR808 emulation), "
+            "which 'train' never uses: an out-of-distribution test set. Every choice is in each song.json. The "
+            "result reads with musdb.DB(root=OUT, is_wav=True) and with 'dannasep train/eval --data OUT'. "
+            "Re-running completes an interrupted set."
         ),
         epilog=(
             "examples:\n"
             "  dannasep synth data/synth --train 100 --valid 10 --test 20 --seconds 30 --workers 2\n"
             "  dannasep synth data/tiny --train 2 --valid 1 --test 1 --seconds 8     # a few seconds of work\n"
+            "  dannasep synth data/ood --train 0 --valid 0 --test 20 --seconds 30 --palette ood   # held-out sounds\n"
             "disk: about 0.88 MB per second of song (five PCM16 stereo files)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,6 +47,12 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="set seed; each song's seed follows from it (default 0)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)")
     parser.add_argument("--overwrite", action="store_true", help="render finished tracks again")
+    parser.add_argument(
+        "--palette",
+        choices=("train", "ood"),
+        default="train",
+        help="sound sources: 'train' (default) never uses the held-out SoundFont and kits, 'ood' uses only them",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -50,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: --seconds must be between 1 and 3600", file=sys.stderr)
         return 2
     config = SynthConfig(
-        args.out, args.train, args.valid, args.test, args.seconds, args.seed, args.workers, args.overwrite
+        args.out, args.train, args.valid, args.test, args.seconds, args.seed, args.workers, args.overwrite, args.palette
     )
     started = time.perf_counter()
     try:

@@ -3,7 +3,10 @@
     OUT/train/<track>/{mixture,drums,bass,other,vocals}.wav    (train and valid tracks)
     OUT/test/<track>/...
     OUT/setup.yaml      musdb's own setup with `validation_tracks` naming ours
-    OUT/synth.json      how the set was made (seed, counts, seconds, per-track details)
+    OUT/synth.json      how the set was made (seed, palette, counts, seconds, per-track details)
+
+The palette ('train', or the held-out 'ood') also enters every song's seed, so an ood test set
+never repeats a composition of a training set made with the same --seed.
 
 A finished track is never rendered twice (re-running completes an interrupted set); a half-written
 track is invisible until its folder is renamed into place.
@@ -28,6 +31,7 @@ from dannasep.engine.errors import DannaSepError
 
 STEM_FILES = ("mixture", *SOURCES)
 _SPLIT_CODES = {"train": 1, "valid": 2, "test": 3}
+_PALETTE_CODES = {"train": (), "ood": (7,)}  # train keeps the seeds of sets made before palettes
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class SynthConfig:
     seed: int = 0
     workers: int = 1
     overwrite: bool = False
+    palette: str = "train"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class TrackJob:
     index: int
     seed: int
     seconds: float
+    palette: str = "train"
 
 
 def plan_jobs(config: SynthConfig) -> list[TrackJob]:
@@ -55,8 +61,9 @@ def plan_jobs(config: SynthConfig) -> list[TrackJob]:
     jobs = []
     for split, count in (("train", config.train), ("valid", config.valid), ("test", config.test)):
         for index in range(count):
-            track_seed = int(np.random.SeedSequence([config.seed, _SPLIT_CODES[split], index]).generate_state(1)[0])
-            jobs.append(TrackJob(split, index, track_seed, config.seconds))
+            entropy = [config.seed, _SPLIT_CODES[split], index, *_PALETTE_CODES[config.palette]]
+            track_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+            jobs.append(TrackJob(split, index, track_seed, config.seconds, config.palette))
     return jobs
 
 
@@ -77,7 +84,7 @@ def _render_job(job: TrackJob, out: Path, overwrite: bool) -> tuple[TrackJob, st
     folder = _folder(out, job.split) / name
     if _is_complete(folder) and not overwrite:
         return job, name, json.loads((folder / "song.json").read_text()), False
-    song = render_song(job.seed, job.seconds)
+    song = render_song(job.seed, job.seconds, palette=job.palette)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder.parent))
     try:
         sf.write(staging / "mixture.wav", song.mixture, SAMPLE_RATE, subtype="PCM_16")
@@ -107,12 +114,17 @@ def write_setup_yaml(out: Path, validation_tracks: list[str]) -> None:
 
 def write_dataset(config: SynthConfig, progress: bool = True) -> dict[str, list[str]]:
     """Render every track of `config`; returns {split: [track names]}."""
-    from dannasep.training.synth.fluid import find_soundfont
+    from dannasep.training.synth.palette import HELD_OUT_KITS, get_palette
 
-    find_soundfont()  # fail before starting workers
+    palette = get_palette(config.palette)  # fail before starting workers
     out = config.out
     if out.exists() and not out.is_dir():
         raise DannaSepError(f"{out} exists and is not a folder; choose another output folder")
+    previous = out / "synth.json"
+    if previous.is_file():
+        earlier = json.loads(previous.read_text()).get("config", {}).get("palette", "train")
+        if earlier != config.palette:
+            raise DannaSepError(f"{out} holds a '{earlier}' palette set; render the '{config.palette}' one elsewhere")
     for split in ("train", "test"):
         _folder(out, split).mkdir(parents=True, exist_ok=True)
     jobs = plan_jobs(config)
@@ -143,6 +155,13 @@ def write_dataset(config: SynthConfig, progress: bool = True) -> dict[str, list[
         "generator": "dannasep synth",
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "sample_rate": SAMPLE_RATE,
+        "palette": {
+            "name": palette.name,
+            "soundfonts": {family: str(path) for family, path in palette.soundfonts},
+            "hydrogen_kits": "only " + ", ".join(sorted(palette.kit_names))
+            if palette.kit_names is not None
+            else "all but " + ", ".join(sorted(HELD_OUT_KITS)),
+        },
         "tracks": names,
         "rendered_now": rendered,
         "details": details,

@@ -1,12 +1,11 @@
-"""Mixing the rendered parts into four stems: pan, synthetic reverb, levels, PCM16.
+"""Mixing the produced stems: pan, levels, bus compression, PCM16.
 
-Follows the recipe's mixing stage: constant-power pan, stereo exponential-noise reverb per stem
-(RT60 0.3-1.6 s, 5-30 % wet), random RMS targets per stem, one common scale so nothing clips, and
-the mixture as the exact integer sum of the PCM16 stems.
+Constant-power pan, random RMS targets per stem, a bus compressor whose one gain curve is applied
+to every stem, one common scale so nothing clips, and the mixture as the exact integer sum of the
+PCM16 stems. Per-stem effects (reverbs included) are in effects.py.
 """
 
 import numpy as np
-from scipy.signal import oaconvolve
 
 from dannasep.engine.constants import SAMPLE_RATE
 
@@ -23,29 +22,12 @@ def pan(mono_or_stereo: np.ndarray, position: float) -> np.ndarray:
     return mono_or_stereo * gains[None]
 
 
-def reverb(stereo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Add a decorrelated stereo noise-tail reverb; returns (n, 2) of the same length."""
-    rt60 = rng.uniform(0.3, 1.6)
-    wet = rng.uniform(0.05, 0.30)
-    length = int(rt60 * SAMPLE_RATE)
-    t = np.arange(length) / SAMPLE_RATE
-    decay = np.exp(-6.9 * t / rt60)  # -60 dB at rt60
-    impulse = rng.standard_normal((length, 2)) * decay[:, None]
-    impulse[: int(0.01 * SAMPLE_RATE)] = 0  # 10 ms pre-delay
-    impulse /= np.sqrt(np.sum(impulse**2, axis=0, keepdims=True))
-    tail = oaconvolve(stereo, impulse, axes=0)[: len(stereo)]
-    return ((1 - wet) * stereo + wet * tail).astype(np.float32)
-
-
 def rms_db(audio: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(audio.astype(np.float64) ** 2) + 1e-12))
 
 
-def level_and_quantise(stems: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
-    """Set each stem to a random RMS target, scale all so neither a stem nor the mixture clips.
-
-    Returns int16 stems (n, 2) and the levels chosen. A silent stem stays silent.
-    """
+def level(stems: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    """Set each stem to a random RMS target (float64); a silent stem stays silent."""
     leveled = {}
     targets = {}
     for name, audio in stems.items():
@@ -54,8 +36,43 @@ def level_and_quantise(stems: dict[str, np.ndarray], rng: np.random.Generator) -
         current = rms_db(audio)
         gain = 10 ** ((targets[name] - current) / 20) if current > -100 else 0.0
         leveled[name] = audio.astype(np.float64) * gain
+    return leveled, {"rms_targets_db": targets}
+
+
+def quantise(leveled: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict]:
+    """Scale all stems by one factor so neither a stem nor the mixture clips; int16 (n, 2) each."""
     mixture = sum(leveled.values())
     peak = max(np.max(np.abs(mixture)), *(np.max(np.abs(a)) for a in leveled.values()), 1e-9)
     scale = min(1.0, HEADROOM / peak)
     quantised = {name: np.round(audio * scale * 32767).astype(np.int16) for name, audio in leveled.items()}
-    return quantised, {"rms_targets_db": targets, "common_scale_db": float(20 * np.log10(scale))}
+    return quantised, {"common_scale_db": float(20 * np.log10(scale))}
+
+
+def level_and_quantise(stems: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    """Set each stem to a random RMS target, scale all so neither a stem nor the mixture clips.
+
+    Returns int16 stems (n, 2) and the levels chosen. A silent stem stays silent.
+    """
+    leveled, targets = level(stems, rng)
+    quantised, scale = quantise(leveled)
+    return quantised, {**targets, **scale}
+
+
+def bus_compress(
+    stems: dict[str, np.ndarray], threshold_db: float, ratio: float, release_ms: float
+) -> dict[str, np.ndarray]:
+    """Glue compression of the whole mix, applied to every stem with the same gain curve.
+
+    The gain follows the mixture's smoothed level, as a bus compressor would, but is multiplied
+    into each stem, so the stems still add up to the compressed mixture exactly.
+    """
+    from scipy.signal import lfilter
+
+    mixture = sum(stems.values())
+    power = np.mean(mixture**2, axis=1)
+    alpha = 1 - np.exp(-1000.0 / (release_ms * SAMPLE_RATE))
+    smoothed = lfilter([alpha], [1, alpha - 1], power)
+    level_db = 10 * np.log10(smoothed + 1e-12)
+    reduction_db = np.maximum(level_db - threshold_db, 0) * (1 - 1 / ratio)
+    gain = 10 ** (-reduction_db / 20)
+    return {name: audio * gain[:, None] for name, audio in stems.items()}

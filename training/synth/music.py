@@ -1,9 +1,12 @@
 """Procedural songs as note lists: deterministic by seed.
 
-A plan has a tempo (80-140 BPM), a key and mode, a four-chord pop progression looped over the
-song, a drum groove with fills and crashes, a bass line that follows the chord roots, one to three
-"other" instruments (chords, comping, arpeggios, strums) and a singable melody in 2-bar phrases
-with rests, chord tones on strong beats. Times are in seconds.
+A plan has a genre (rock, pop, electronic, hip-hop, jazz, ballad), which sets its tempo range,
+swing, drum grooves, bass lines and the instrument families that play; a key and mode, a
+four-chord progression looped over the song, a drum groove with fills and crashes, a bass line
+that follows the chord roots, one to three "other" instruments (chords, comping, arpeggios,
+strums) and a singable melody in 2-bar phrases with rests, chord tones on strong beats. Longer
+songs get an arrangement: an intro without vocals and a breakdown without drums, as real songs
+have sections where a stem is silent. Times are in seconds.
 """
 
 from dataclasses import dataclass, field
@@ -27,7 +30,8 @@ PROGRESSIONS = (
     (0, 2, 3, 4),
     (0, 0, 3, 4),
 )
-GROOVES = ("rock", "half-time", "four-on-the-floor", "funk")
+GROOVES = ("rock", "half-time", "four-on-the-floor", "funk", "boom-bap", "jazz-ride", "ballad")
+BASS_PATTERNS = ("eighths", "root-fifth", "octaves", "syncopated", "whole", "walking", "sub")
 BASS_PROGRAMS = (32, 33, 34, 35, 36, 37, 38, 39)
 OTHER_PROGRAMS = {
     "piano": (0, 1, 2, 4, 5),
@@ -37,6 +41,7 @@ OTHER_PROGRAMS = {
     "pad": (88, 89, 90, 91, 92, 94, 95),
     "brass": (56, 57, 61, 62),
     "synth": (80, 81, 84, 87),
+    "lead": (80, 81, 82, 83, 84, 85, 86, 87),
 }
 STYLES = {
     "piano": ("chords", "comping", "arpeggio"),
@@ -46,6 +51,72 @@ STYLES = {
     "pad": ("chords",),
     "brass": ("comping", "chords"),
     "synth": ("arpeggio", "comping"),
+    "lead": ("arpeggio", "comping"),
+}
+
+
+@dataclass(frozen=True)
+class Genre:
+    """What makes a genre in this generator: tempo, feel, grooves, bass lines and who plays."""
+
+    tempo: tuple[int, int]
+    swing: tuple[float, ...]
+    minor_share: float
+    grooves: tuple[str, ...]
+    bass_patterns: tuple[str, ...]
+    families: tuple[str, ...]  # "other" instrument families to draw from
+    synth_share: float  # share of bass and synth/pad/lead parts played by the numpy synths
+
+
+GENRES = {
+    "rock": Genre(
+        (95, 160),
+        (0.0,),
+        0.4,
+        ("rock", "half-time"),
+        ("eighths", "root-fifth", "octaves"),
+        ("guitar", "guitar", "organ", "piano"),
+        0.1,
+    ),
+    "pop": Genre(
+        (90, 130),
+        (0.0, 0.0, 0.12),
+        0.3,
+        ("rock", "four-on-the-floor", "funk"),
+        ("eighths", "syncopated", "octaves", "root-fifth"),
+        ("piano", "guitar", "strings", "pad", "synth", "brass"),
+        0.3,
+    ),
+    "electronic": Genre(
+        (118, 140),
+        (0.0,),
+        0.5,
+        ("four-on-the-floor",),
+        ("octaves", "syncopated", "sub", "eighths"),
+        ("synth", "pad", "lead", "piano"),
+        0.7,
+    ),
+    "hip-hop": Genre(
+        (76, 100),
+        (0.1, 0.2, 0.25),
+        0.6,
+        ("boom-bap",),
+        ("sub", "syncopated", "whole"),
+        ("piano", "pad", "strings", "synth", "brass"),
+        0.5,
+    ),
+    "jazz": Genre(
+        (90, 180), (0.25, 0.33), 0.4, ("jazz-ride",), ("walking",), ("piano", "brass", "guitar", "organ"), 0.0
+    ),
+    "ballad": Genre(
+        (60, 84),
+        (0.0, 0.15),
+        0.5,
+        ("ballad", "half-time"),
+        ("whole", "root-fifth"),
+        ("piano", "strings", "pad", "guitar"),
+        0.2,
+    ),
 }
 SYLLABLES = (
     "la",
@@ -111,6 +182,9 @@ class SongPlan:
     others: tuple[Part, ...]
     vocals: Part
     swing: float = 0.0
+    genre: str = "pop"
+    bass_pattern: str = ""
+    sections: tuple[str, ...] = ()
     details: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -157,8 +231,13 @@ def _drums(plan_rng, grid: _Grid, groove: str, bars: int) -> list[Note]:
             "half-time": (0, 11),
             "four-on-the-floor": (0, 4, 8, 12),
             "funk": (0, 3, 10),
+            "boom-bap": (0, 7, 10) if rng.random() < 0.5 else (0, 3, 10),
+            "jazz-ride": (0,) if rng.random() < 0.5 else (),
+            "ballad": (0, 10) if rng.random() < 0.5 else (0,),
         }[groove]
-        snares = (8,) if groove == "half-time" else (4, 12)
+        snares = {"half-time": (8,), "ballad": (8,), "jazz-ride": (14,) if rng.random() < 0.5 else ()}.get(
+            groove, (4, 12)
+        )
         for step in kicks:
             if step < last_step:
                 notes.append(Note(grid.time(bar, step), grid.time(bar, step) + 0.2, KICK, int(rng.integers(95, 125))))
@@ -171,7 +250,19 @@ def _drums(plan_rng, grid: _Grid, groove: str, bars: int) -> list[Note]:
                     notes.append(
                         Note(grid.time(bar, step), grid.time(bar, step) + 0.1, SNARE, int(rng.integers(30, 55)))
                     )
-        hat_steps = range(0, last_step, 1 if hat_16ths else 2)
+        if groove == "jazz-ride":  # spang-a-lang on the ride, hi-hat foot on 2 and 4
+            for step in (0, 4, 7, 8, 12, 15):
+                if step < last_step:
+                    notes.append(
+                        Note(grid.time(bar, step), grid.time(bar, step) + 0.3, RIDE, int(rng.integers(60, 100)))
+                    )
+            for step in (4, 12):
+                notes.append(
+                    Note(grid.time(bar, step), grid.time(bar, step) + 0.1, PEDAL_HAT, int(rng.integers(50, 80)))
+                )
+            hat_steps: range = range(0)
+        else:
+            hat_steps = range(0, last_step, 1 if hat_16ths else (4 if groove == "ballad" else 2))
         for step in hat_steps:
             key = RIDE if ride else CLOSED_HAT
             if groove == "four-on-the-floor" and step % 4 == 2:
@@ -191,8 +282,7 @@ def _drums(plan_rng, grid: _Grid, groove: str, bars: int) -> list[Note]:
     return notes
 
 
-def _bass(rng, grid: _Grid, roots: list[int], bars: int) -> list[Note]:
-    pattern = rng.choice(["eighths", "root-fifth", "octaves", "syncopated", "whole"])
+def _bass(rng, grid: _Grid, roots: list[int], bars: int, pattern: str) -> list[Note]:
     notes: list[Note] = []
     for bar in range(bars):
         root = roots[bar % len(roots)]
@@ -202,6 +292,16 @@ def _bass(rng, grid: _Grid, roots: list[int], bars: int) -> list[Note]:
             hits = [(s, 2, root) for s in range(0, 16, 2)]
         elif pattern == "root-fifth":
             hits = [(0, 4, root), (4, 4, root + 7), (8, 4, root), (12, 4, root + 7)]
+        elif pattern == "walking":  # quarter notes: root, then steps that lead to the next root
+            target = roots[(bar + 1) % len(roots)]
+            hits = [
+                (0, 4, root),
+                (4, 4, root + int(rng.choice([2, 3, 4]))),
+                (8, 4, root + 7),
+                (12, 4, target + int(rng.choice([-1, 1, 2]))),
+            ]
+        elif pattern == "sub":  # long low notes with a pickup, as 808 basses
+            hits = [(0, 10, root - 12 if root >= 36 else root), (10, 6, root)]
         elif pattern == "octaves":
             hits = [(s, 2, root + (12 if (s // 2) % 2 else 0)) for s in range(0, 16, 2)]
         else:
@@ -273,28 +373,70 @@ def _melody(rng, grid: _Grid, key: int, scale, chords: list[list[int]], bars: in
     return notes
 
 
+def _arrangement(rng, bars: int) -> tuple[str, ...]:
+    """A section name per bar: an intro without vocals and a breakdown without drums, in songs
+    long enough to still have every stem sound in most bars."""
+    sections = ["main"] * bars
+    if bars >= 8 and rng.random() < 0.6:
+        sections[0] = "intro"
+    if bars >= 10 and rng.random() < 0.5:
+        start = int(rng.integers(bars // 2, bars - 3))
+        sections[start : start + 2] = ["breakdown", "breakdown"]
+    return tuple(sections)
+
+
+def _silence(notes: list[Note], grid: _Grid, sections: tuple[str, ...], silent_in: str) -> tuple[Note, ...]:
+    bar_seconds = 16 * grid.sixteenth
+    return tuple(n for n in notes if sections[min(int(n.start / bar_seconds), len(sections) - 1)] != silent_in)
+
+
 def plan_song(seed: int, seconds: float) -> SongPlan:
     rng = np.random.default_rng(seed)
-    tempo = float(rng.integers(80, 141))
+    genre_name = str(rng.choice(list(GENRES)))
+    genre = GENRES[genre_name]
+    tempo = float(rng.integers(genre.tempo[0], genre.tempo[1] + 1))
     key = int(rng.integers(12))
-    minor = bool(rng.random() < 0.4)
+    minor = bool(rng.random() < genre.minor_share)
     scale = MINOR if minor else MAJOR
     progression = tuple(PROGRESSIONS[int(rng.integers(len(PROGRESSIONS)))])
-    groove = str(rng.choice(GROOVES))
-    swing = float(rng.choice([0.0, 0.0, 0.0, 0.12, 0.2]))
+    groove = str(rng.choice(genre.grooves))
+    swing = float(rng.choice(genre.swing))
     grid = _Grid(tempo, swing, rng)
     bar_seconds = 16 * grid.sixteenth
     bars = int(np.ceil(seconds / bar_seconds)) + 1
+    sections = _arrangement(rng, bars)
     chords = [_chord(key, scale, d, 4) for d in progression]
     roots = [_chord(key, scale, d, 2)[0] for d in progression]
-    drums = Part("drums", 0, tuple(_drums(rng, grid, groove, bars)), is_drum=True, style=groove)
-    bass = Part("bass", int(rng.choice(BASS_PROGRAMS)), tuple(_bass(rng, grid, roots, bars)))
+    drum_notes = _silence(_drums(rng, grid, groove, bars), grid, sections, "breakdown")
+    drums = Part("drums", 0, drum_notes, is_drum=True, style=groove)
+    bass_pattern = str(rng.choice(genre.bass_patterns))
+    bass = Part(
+        "bass", int(rng.choice(BASS_PROGRAMS)), tuple(_bass(rng, grid, roots, bars, bass_pattern)), style=bass_pattern
+    )
     others = []
-    for family in rng.choice(list(OTHER_PROGRAMS), size=int(rng.integers(1, 4)), replace=False):
+    families = sorted(set(genre.families))
+    for family in rng.choice(families, size=int(rng.integers(1, min(3, len(families)) + 1)), replace=False):
         style = str(rng.choice(STYLES[str(family)]))
-        octave_shift = 12 if family in ("synth",) and style == "arpeggio" else 0
+        octave_shift = 12 if family in ("synth", "lead") and style == "arpeggio" else 0
         shifted = [[p + octave_shift for p in chord] for chord in chords]
         program = int(rng.choice(OTHER_PROGRAMS[str(family)]))
         others.append(Part(str(family), program, tuple(_other(rng, grid, shifted, bars, style)), style=style))
-    vocals = Part("vocals", int(rng.choice([52, 53, 54])), tuple(_melody(rng, grid, key, scale, chords, bars)))
-    return SongPlan(seed, seconds, tempo, key, minor, progression, groove, drums, bass, tuple(others), vocals, swing)
+    melody = _silence(_melody(rng, grid, key, scale, chords, bars), grid, sections, "intro")
+    vocals = Part("vocals", int(rng.choice([52, 53, 54])), melody)
+    return SongPlan(
+        seed,
+        seconds,
+        tempo,
+        key,
+        minor,
+        progression,
+        groove,
+        drums,
+        bass,
+        tuple(others),
+        vocals,
+        swing,
+        genre_name,
+        bass_pattern,
+        sections,
+    )

@@ -6,6 +6,11 @@ note timing. WORLD (pyworld) then replaces the pitch with the exact melody plus 
 vibrato, scoops and drift, scales the formants for singer variety, extends the spectral envelope
 above festival's 8 kHz band edge with a random slope (so "vocals have a soft band edge" is no
 shortcut for a model) and resynthesises at 44.1 kHz.
+
+Singers vary: every installed English diphone voice of festival (kal and ked in Debian; the HTS
+voices ignore the singing mode's pitches and durations, so they are left out), an octave up or
+down where the melody stays singable, formants scaled both ways (deeper or brighter than the
+speaker), vibrato rate and depth, and breathiness (aperiodicity raised across the band).
 """
 
 import shutil
@@ -23,6 +28,7 @@ from dannasep.engine.errors import DannaSepError
 from dannasep.training.synth.music import KEY_NAMES, Note
 
 FRAME_MS = 10.0
+VOICE_ROOT = Path("/usr/share/festival/voices/english")
 _BAND_EDGE_HZ = 7400.0
 _NOTE_NAMES = tuple(name.replace("Eb", "D#").replace("Ab", "G#").replace("Bb", "A#") for name in KEY_NAMES)
 
@@ -46,6 +52,13 @@ def festival_available() -> bool:
     return shutil.which("text2wave") is not None
 
 
+def festival_voices() -> tuple[str, ...]:
+    """Installed festival diphone voices that can sing, e.g. ('kal_diphone', 'ked_diphone')."""
+    if not VOICE_ROOT.is_dir():
+        return ()
+    return tuple(sorted(path.name for path in VOICE_ROOT.iterdir() if path.name.endswith("_diphone")))
+
+
 @dataclass(frozen=True)
 class Voice:
     """Random singer traits (drawn per song)."""
@@ -54,15 +67,40 @@ class Voice:
     vibrato_hz: float
     vibrato_cents: float
     high_slope_db_per_octave: float
+    speaker: str = ""  # festival voice; empty: festival's default
+    breathiness: float = 0.0  # 0: festival's own aperiodicity, 1: whispered
+    octave: int = 0  # sung this many octaves off the written melody
+
+    def describe(self) -> dict:
+        return {
+            "speaker": self.speaker or "default",
+            "formant_scale": round(self.formant_scale, 3),
+            "vibrato_hz": round(self.vibrato_hz, 2),
+            "vibrato_cents": round(self.vibrato_cents, 1),
+            "breathiness": round(self.breathiness, 3),
+            "octave": self.octave,
+            "high_slope_db_per_octave": round(self.high_slope_db_per_octave, 1),
+        }
 
 
-def random_voice(rng: np.random.Generator) -> Voice:
-    return Voice(
-        float(rng.uniform(1.0, 1.25)),
+def random_voice(rng: np.random.Generator, notes: tuple[Note, ...] = ()) -> Voice:
+    """Draw a singer; an octave shift is only taken if the melody then stays within E2-C6."""
+    formant = float(rng.uniform(1.0, 1.25))
+    vibrato_hz, vibrato_cents, slope = (
         float(rng.uniform(4.8, 6.2)),
         float(rng.uniform(15, 60)),
         float(rng.uniform(8, 18)),
     )
+    speakers = festival_voices()
+    speaker = str(speakers[int(rng.integers(len(speakers)))]) if speakers else ""
+    breathiness = float(rng.uniform(0.0, 0.5) if rng.random() < 0.5 else 0.0)
+    octave = int(rng.choice([-1, 0, 0, 0, 1]))
+    pitches = [n.pitch for n in notes]
+    if pitches and not (min(pitches) + 12 * octave >= 40 and max(pitches) + 12 * octave <= 84):
+        octave = 0
+    if octave < 0:  # a low singer has a longer vocal tract
+        formant *= float(rng.uniform(0.85, 0.95))
+    return Voice(formant, vibrato_hz, vibrato_cents, slope, speaker, breathiness, octave)
 
 
 def _singing_xml(notes: tuple[Note, ...]) -> str:
@@ -86,11 +124,13 @@ def _singing_xml(notes: tuple[Note, ...]) -> str:
     return "\n".join(lines)
 
 
-def _festival(notes: tuple[Note, ...]) -> tuple[np.ndarray, int]:
+def _festival(notes: tuple[Note, ...], speaker: str = "") -> tuple[np.ndarray, int]:
     with tempfile.TemporaryDirectory(prefix="dannasep-sing-") as tmp:
         score, wav = Path(tmp) / "song.xml", Path(tmp) / "song.wav"
         score.write_text(_singing_xml(notes))
         command = ["text2wave", "-mode", "singing", str(score), "-o", str(wav)]
+        if speaker:
+            command[1:1] = ["-eval", f"(voice_{speaker})"]
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=120)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
@@ -143,7 +183,9 @@ def sing(notes: tuple[Note, ...], n_samples: int, voice: Voice, rng: np.random.G
     pyworld = _pyworld()
     if not notes:
         return np.zeros(n_samples, np.float32)
-    audio, rate = _festival(notes)
+    if voice.octave:
+        notes = tuple(Note(n.start, n.end, n.pitch + 12 * voice.octave, n.velocity, n.lyric) for n in notes)
+    audio, rate = _festival(notes, voice.speaker)
     f0, frame_times = pyworld.dio(audio, rate, frame_period=FRAME_MS)
     f0 = pyworld.stonemask(audio, f0, frame_times, rate)
     envelope = pyworld.cheaptrick(audio, f0, frame_times, rate)
@@ -167,6 +209,9 @@ def sing(notes: tuple[Note, ...], n_samples: int, voice: Voice, rng: np.random.G
     sp = _to_project_rate(padded(envelope, 1e-12), rate, fft_size, voice.formant_scale) * slope[None]
     ap = _to_project_rate(padded(aperiodicity, 1.0), rate, fft_size, voice.formant_scale)
     ap[:, freqs > edge] = np.maximum(ap[:, freqs > edge], 0.9)  # breathy, noise-like top octaves
+    if voice.breathiness:  # air through the whole voice, more of it higher up
+        air = voice.breathiness * np.clip(freqs / 3000.0, 0.2, 1.0)
+        ap = ap + (1 - ap) * air[None]
     voiced = pyworld.synthesize(
         np.ascontiguousarray(target),
         np.ascontiguousarray(np.maximum(sp, 1e-16)),
