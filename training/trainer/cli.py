@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", required=True, type=Path, help="model config TOML (presets/models/NAME-CONFIG.toml)"
     )
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        metavar="TOML",
+        help="a [training] table over the config's (e.g. presets/training/xumx-live-gpu.toml)",
+    )
     parser.add_argument("--data", required=True, type=Path, help="MUSDB18-HQ-layout folder")
     parser.add_argument("--out", required=True, type=Path, help="run folder (state, logs, best weights)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
@@ -106,7 +112,7 @@ def _run(args, dist_ctx) -> int:
         "amp": None if args.amp is None else args.amp != "off",
         "amp_dtype": None if args.amp in (None, "off") else args.amp,
     }
-    config = load_training_config(args.config, args.model, overrides)
+    config = load_training_config(args.config, args.model, overrides, args.recipe)
     train, train_problems = list_tracks(args.data, "train")
     valid, valid_problems = list_tracks(args.data, "valid")
     skipped = train_problems + valid_problems
@@ -143,6 +149,7 @@ def _run(args, dist_ctx) -> int:
                 {
                     "model": args.model,
                     "config_file": str(args.config),
+                    "recipe_file": str(args.recipe) if args.recipe else None,
                     "config_name": model_config.name,
                     "training": as_dict(config),
                     "data": str(args.data),

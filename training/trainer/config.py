@@ -111,11 +111,26 @@ DEFAULTS = {
 }
 
 
-def load_training_config(path: Path, architecture: str, overrides: dict | None = None) -> TrainingConfig:
-    """The architecture's defaults, then the TOML's [training] table, then `overrides`."""
-    data = tomllib.loads(Path(path).read_text()).get("training", {})
-    values = {**DEFAULTS.get(architecture, {}), **data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    return config_from_dict(TrainingConfig, values, f"{path} [training]")
+def load_training_config(
+    path: Path, architecture: str, overrides: dict | None = None, recipe: Path | None = None
+) -> TrainingConfig:
+    """The architecture's defaults, then the model TOML's [training] table, then the [training]
+    table of a `recipe` TOML (presets/training/), then `overrides`."""
+    data = _training_table(path)
+    recipe_data = _training_table(recipe) if recipe is not None else {}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values = {**DEFAULTS.get(architecture, {}), **data, **recipe_data, **given}
+    where = f"{path} [training]" + (f" + {recipe} [training]" if recipe is not None else "")
+    return config_from_dict(TrainingConfig, values, where)
+
+
+def _training_table(path: Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text()).get("training", {})
+    except OSError as exc:
+        raise PresetError(f"cannot read {path} ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{path}: not valid TOML ({exc})") from exc
 
 
 def as_dict(config: TrainingConfig) -> dict:

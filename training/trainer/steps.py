@@ -21,15 +21,20 @@ class ModelStep:
             self.loss = WaveformL1Loss()
 
     def train_loss(self, net: torch.nn.Module, mixture: torch.Tensor, sources: torch.Tensor) -> LossTerms:
-        """mixture (B, 2, L), sources (B, 4, 2, L)."""
+        """mixture (B, 2, L), sources (B, 4, 2, L). Under autocast only the network runs in
+        reduced precision: the STFTs, the Wiener filter and the losses stay in float32."""
+        full_precision = torch.autocast(mixture.device.type, enabled=False)
         if self.input_domain == "magnitude":
-            mix_spec = stft(mixture)
+            with full_precision:
+                mix_spec = stft(mixture)
             masks = net(mix_spec.abs())
-            return self.loss(masks.float(), mix_spec, stft(sources), sources, mixture)
+            with full_precision:
+                return self.loss(masks.float(), mix_spec, stft(sources), sources, mixture)
         estimate = net(mixture).float()
-        if isinstance(self.loss, WaveformL1Loss):
+        if not isinstance(self.loss, WaveformL1Loss):
+            raise ValueError("waveform models train with the l1 loss")
+        with full_precision:
             return self.loss(estimate, sources)
-        raise ValueError("waveform models train with the l1 loss")
 
     @torch.no_grad()
     def estimate(self, net: torch.nn.Module, mixture: torch.Tensor) -> torch.Tensor:
