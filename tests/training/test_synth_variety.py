@@ -134,3 +134,18 @@ def test_a_set_keeps_one_palette(tmp_path):
     command = [sys.executable, "-m", "dannasep.engine.cli", "synth", str(out), "--train", "0", "--valid", "0"]
     done = subprocess.run([*command, "--test", "1", "--palette", "ood"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "palette" in done.stderr
+
+
+@pytest.mark.skipif(not vocals.festival_available(), reason="festival or pyworld missing")
+def test_an_octave_up_singer_sings_through_world():
+    pyworld = vocals._pyworld()
+    plan = plan_song(5, 4.0)
+    voice = vocals.Voice(1.1, 5.5, 0.0, 12.0, vocals.festival_voices()[-1], 0.3, 1)
+    sung = vocals.sing(plan.vocals.notes, 4 * SAMPLE_RATE, voice, np.random.default_rng(0)).astype(np.float64)
+    f0, times = pyworld.dio(sung, SAMPLE_RATE, f0_ceil=1500.0, frame_period=10)
+    written = np.zeros_like(f0)
+    for note in plan.vocals.notes:
+        written[(times > note.start + 0.1) & (times < note.end - 0.05)] = 440 * 2 ** ((note.pitch - 69) / 12)
+    both = (f0 > 0) & (written > 0)
+    assert both.sum() > 50
+    assert abs(np.median(1200 * np.log2(f0[both] / written[both])) - 1200) < 50

@@ -3,7 +3,8 @@
 `drumkit.xml` names each instrument; the General MIDI keys the song generator uses are mapped to
 kit instruments by name. A kit is usable when it has at least a kick, a snare and a closed hi-hat
 (that rules out the hand-percussion and djembe kits); notes with no instrument in the kit are
-dropped, except that a missing ride or pedal hat falls back to the closed hat.
+dropped, except that a missing ride or pedal hat falls back to the closed hat. Older kits (Millo
+Drums, rumpf) name one sample per instrument instead of velocity layers; they are read too.
 """
 
 import re
@@ -111,6 +112,9 @@ def load_kit(kit_dir: Path) -> HydrogenKit:
             for layer in element.iter(namespace + "layer")
             if (kit_dir / _text(layer, "filename", namespace)).is_file()
         )
+        direct = _text(element, "filename", namespace)
+        if not layers and direct and (kit_dir / direct).is_file():  # the old one-sample-per-instrument format
+            layers = (Layer(kit_dir / direct, 0.0, 1.0, 1.0),)
         if not name or not layers:
             continue
         instrument = Instrument(

@@ -99,7 +99,8 @@ def render_song(seed: int, seconds: float, use_festival: bool | None = None, pal
         other = np.zeros((n, 2), np.float32)
         details["other"] = []
         for part in plan.others:
-            share = genre.synth_share if part.name in _SYNTH_ROLES else 0.0
+            # synth-like parts get a numpy synth often even in guitar genres: their GM patches are few
+            share = max(genre.synth_share, 0.4) if part.name in _SYNTH_ROLES else 0.0
             rendered, info = _instrument(part, _SYNTH_ROLES.get(part.name, "lead"), share, renderer, n, rng)
             if part.name == "guitar" and rng.random() < _AMP_SHARE.get(plan.genre, 0.3):
                 info["amp"] = effects.amp_chain(rng)

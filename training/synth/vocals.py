@@ -30,6 +30,7 @@ from dannasep.training.synth.music import KEY_NAMES, Note
 FRAME_MS = 10.0
 VOICE_ROOT = Path("/usr/share/festival/voices/english")
 _BAND_EDGE_HZ = 7400.0
+_FESTIVAL_TOP = 64  # E4, the highest MIDI note festival is asked to sing
 _NOTE_NAMES = tuple(name.replace("Eb", "D#").replace("Ab", "G#").replace("Bb", "A#") for name in KEY_NAMES)
 
 
@@ -178,14 +179,20 @@ def _to_project_rate(envelope: np.ndarray, source_rate: int, fft_size: int, scal
     return np.stack([np.interp(lookup, source_freqs, frame) for frame in envelope])
 
 
+def _transposed(notes: tuple[Note, ...], semitones: int) -> tuple[Note, ...]:
+    return tuple(Note(n.start, n.end, n.pitch + semitones, n.velocity, n.lyric) for n in notes) if semitones else notes
+
+
 def sing(notes: tuple[Note, ...], n_samples: int, voice: Voice, rng: np.random.Generator) -> np.ndarray:
     """Render the melody as a sung voice; returns float32 mono (n_samples,)."""
     pyworld = _pyworld()
     if not notes:
         return np.zeros(n_samples, np.float32)
-    if voice.octave:
-        notes = tuple(Note(n.start, n.end, n.pitch + 12 * voice.octave, n.velocity, n.lyric) for n in notes)
-    audio, rate = _festival(notes, voice.speaker)
+    # festival's diphone voices crash on high notes (from about C5), so festival sings octaves
+    # below E4 and WORLD sets the pitch the melody and the singer's octave ask for
+    down = 12 * max(0, int(np.ceil((max(n.pitch for n in notes) - _FESTIVAL_TOP) / 12)))
+    audio, rate = _festival(_transposed(notes, -down), voice.speaker)
+    notes = _transposed(notes, 12 * voice.octave)
     f0, frame_times = pyworld.dio(audio, rate, frame_period=FRAME_MS)
     f0 = pyworld.stonemask(audio, f0, frame_times, rate)
     envelope = pyworld.cheaptrick(audio, f0, frame_times, rate)
