@@ -55,16 +55,15 @@ class FluidRenderer:
                 f"pyfluidsynth could not load libfluidsynth ({error}); run scripts/setup.sh"
             ) from error
         self.sample_rate = sample_rate
-        # dynamic sample loading decodes only the presets a song selects: the Vorbis-compressed sf3
-        # fonts load in a fraction of a second instead of seconds, with bit-identical output
-        settings = {
-            "synth.reverb.active": 0,
-            "synth.chorus.active": 0,
-            "synth.polyphony": 512,
-            "synth.dynamic-sample-loading": 1,
-        }
+        soundfont = soundfont or find_soundfont()
+        settings = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512}
+        if soundfont.suffix == ".sf3":
+            # decode only the presets a song selects: a Vorbis-compressed font then loads in a
+            # fraction of a second instead of seconds, bit-identically. Not for sf2: it changes
+            # their GM drum kits' output, and they load fast anyway.
+            settings["synth.dynamic-sample-loading"] = 1
         self._synth = fluidsynth.Synth(gain=0.5, samplerate=float(sample_rate), **settings)
-        self._font = self._synth.sfload(str(soundfont or find_soundfont()))
+        self._font = self._synth.sfload(str(soundfont))
         if self._font < 0:
             raise SynthUnavailableError(f"FluidSynth could not load the SoundFont {soundfont}")
         self._write_float = fluidsynth._fl.fluid_synth_write_float
