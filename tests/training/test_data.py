@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 from dannasep.training.data.augment import AugmentConfig
 from dannasep.training.data.datasets import RandomMixDataset, SegmentDataset, collate
 from dannasep.training.data.memory import InMemoryRemixer
-from dannasep.training.data.musdb import DatasetError, list_tracks
+from dannasep.training.data.musdb import DatasetError, describe_dataset, list_tracks
 
 
 def test_splits_follow_setup_yaml(tiny_dataset):
@@ -131,3 +131,13 @@ def test_in_memory_data_keeps_pcm16_files_as_int16(tmp_path):
     files = RandomMixDataset(tracks, 8_000, 2, seed=1)
     assert memory.stems.dtype == torch.int16
     torch.testing.assert_close(memory.batch([3])[1][0], files[3].sources, rtol=0, atol=1e-6)
+
+
+def test_a_data_set_is_described_without_its_path(tiny_dataset, tmp_path):
+    assert describe_dataset(tiny_dataset) == "data (MUSDB18-HQ layout)"
+    (tiny_dataset / "synth.json").write_text(
+        '{"config": {"palette": "train", "seed": 5, "train": 3, "valid": 1, "test": 1, "seconds": 3.0}}'
+    )
+    described = describe_dataset(tiny_dataset)
+    assert "seed 5" in described and "3 train + 1 valid + 1 test songs of 3 s" in described
+    assert str(tmp_path) not in described

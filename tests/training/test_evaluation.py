@@ -76,3 +76,23 @@ def test_dannasep_eval_writes_a_table_a_csv_and_a_chart(tmp_path):
         timeout=300,
     )
     assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_listening_modes_report_latency_and_match_the_streamed_presets(tmp_path):
+    data = write_dataset(tmp_path / "data", train=1, valid=0, test=1, seconds=3.0)
+    plain = tmp_path / "demucs-plain.toml"  # no [live] table: streamed at the engine's defaults
+    plain.write_text('[weights.demucs]\ndrums = 1\nbass = 1\nother = 1\nvocals = 1\n')
+    out = tmp_path / "report"
+    command = [sys.executable, "-m", "dannasep.engine.cli", "eval", "--data", str(data), "--model", "demucs"]
+    command += ["--preset", str(plain), "--preset", "low-latency", "--streaming", "--fast", "--no-oracles"]
+    command += ["--listening", str(plain), "--listening", "low-latency", "--out", str(out), "--threads", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {(r["system"], r["source"]): float(r["global_sdr_db"]) for r in csv.DictReader((out / "scores.csv").open())}
+    for source in SOURCES:
+        streamed = rows[("streamed:preset:demucs-plain", source)]
+        assert rows[("listen:demucs-plain", source)] == pytest.approx(streamed, abs=1e-3)
+    table = (out / "scores.md").read_text()
+    assert "| low-latency, live | 139 ms |" in table and "| demucs-plain, live | 2508 ms |" in table
+    assert "| low-latency, offline / render-ahead | offline |" in table
+    assert (out / "sdr-latency.png").stat().st_size > 10_000

@@ -141,6 +141,21 @@ def check_track(folder: Path) -> tuple[int, str | None]:
     return frames, problem
 
 
+def describe_dataset(root: str | Path) -> str:
+    """A name for the data set in `root` that means something off this machine (sidecars record it):
+    how `dannasep synth` made it, or the folder's name."""
+    root = Path(root)
+    try:
+        summary = json.loads((root / "synth.json").read_text())
+        c = summary["config"]
+        return (
+            f"dannasep synth, palette {c.get('palette', 'train')}, seed {c['seed']}: {c['train']} train + "
+            f"{c['valid']} valid + {c['test']} test songs of {c['seconds']:g} s"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{root.name} (MUSDB18-HQ layout)"
+
+
 def list_tracks(root: str | Path, split: str) -> tuple[list[Track], list[TrackProblem]]:
     """Usable tracks of `split` ("train", "valid" or "test") and the problems of the skipped ones."""
     if split not in SPLITS:

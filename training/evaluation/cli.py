@@ -25,6 +25,8 @@ def register(subparsers) -> None:
             "  dannasep eval --data data/synth                       # shipped weights, paper+fast presets\n"
             "  dannasep eval --data data/synth --preset paper --model unet --fast --seconds 10\n"
             "  dannasep eval --data ~/MUSDB18-HQ --weights runs/weights --size paper --workers 2\n"
+            "  dannasep eval --data data/ood --preset paper --fast --listening low-latency --listening live "
+            "--listening paper   # SDR against latency\n"
             "BSSEval is slow (about 0.8x real time per system and track); --fast skips it."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -50,6 +52,13 @@ def register(subparsers) -> None:
         help="also score every model and preset as the live engine computes them (sliding windows, "
         "causal Wiener filter): the SDR cost of listening live; about 2.5x the separation time",
     )
+    parser.add_argument(
+        "--listening",
+        action="append",
+        metavar="PRESET",
+        help="also score this preset streamed as the live engine runs it (its [live] table), with its "
+        "latency; writes sdr-latency.png (repeatable: e.g. low-latency, live, paper)",
+    )
     parser.add_argument("--out", type=Path, default=Path("eval"), help="report folder (default ./eval)")
     parser.set_defaults(handler=run)
 
@@ -70,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         streaming=args.streaming,
         precision=args.precision,
+        listening=tuple(args.listening or ()),
     )
     try:
         scores = evaluate(config)

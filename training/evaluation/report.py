@@ -28,10 +28,68 @@ def markdown_table(scores: Scores) -> str:
         global_mean = float(np.mean(scores.median(system, "global")))
         cells = " | ".join(f"{v:.2f}" for v in median)
         lines.append(f"| {system} | {cells} | {np.nanmean(median):.2f} | {global_mean:.2f} |")
+    lines += latency_table(scores)
     untrained = [f"- {s}: {n}" for s, n in scores.notes.items() if "UNTRAINED" in n]
     if untrained:
         lines += ["", "Untrained (random weights):", *untrained]
     return "\n".join(lines) + "\n"
+
+
+def latency_points(scores: Scores) -> list[tuple[str, float | None, float]]:
+    """(way of listening, latency in seconds or None for offline, mean global SDR) for every
+    listen:<preset> system and the offline preset:<preset> beside it."""
+    points = []
+    for system, latency in scores.latency_seconds.items():
+        name = system.split(":", 1)[1]
+        points.append((f"{name}, live", latency, float(np.mean(scores.median(system, "global")))))
+        if f"preset:{name}" in scores.global_sdr:
+            offline = float(np.mean(scores.median(f"preset:{name}", "global")))
+            points.append((f"{name}, offline / render-ahead", None, offline))
+    return points
+
+
+def latency_table(scores: Scores) -> list[str]:
+    points = latency_points(scores)
+    if not points:
+        return []
+    lines = ["", "| way of listening | latency | global SDR mean (dB) |", "|---|---:|---:|"]
+    for label, latency, sdr in sorted(points, key=lambda p: (p[1] is None, p[1] or 0.0)):
+        shown = "offline" if latency is None else f"{latency * 1000:.0f} ms"
+        lines.append(f"| {label} | {shown} | {sdr:.2f} |")
+    return lines
+
+
+def write_latency_chart(scores: Scores, path: Path) -> None:
+    """SDR against latency on a log axis; offline systems stand at the right edge."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    points = latency_points(scores)
+    live = sorted((p for p in points if p[1] is not None), key=lambda p: p[1])
+    right_edge = 4 * max((p[1] for p in live), default=1.0)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.plot([p[1] for p in live], [p[2] for p in live], "o-", color="tab:blue", label="streamed (live engine)")
+    offline = [p for p in points if p[1] is None]
+    offline_sdr = [p[2] for p in offline]
+    ax.plot([right_edge] * len(offline), offline_sdr, "s", color="tab:green", label="offline / render-ahead")
+    for label, latency, sdr in points:
+        ax.annotate(label.split(",")[0], (latency or right_edge, sdr), textcoords="offset points", xytext=(6, -10))
+    ax.set_xscale("log")
+    left = min((p[1] for p in live), default=right_edge / 10)
+    ax.set_xlim(left / 1.5, right_edge * 2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v * 1000:.0f} ms"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("latency, log scale (offline at the right)")
+    ax.set_ylabel("global SDR, mean over sources (dB)")
+    ax.set_title(f"Quality against latency, median over {len(scores.tracks)} tracks")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def write_csv(scores: Scores, path: Path) -> None:
@@ -75,4 +133,7 @@ def write_report(scores: Scores, out: Path) -> dict[str, Path]:
     paths["markdown"].write_text(markdown_table(scores))
     write_csv(scores, paths["csv"])
     write_chart(scores, paths["chart"])
+    if scores.latency_seconds:
+        paths["latency"] = out / "sdr-latency.png"
+        write_latency_chart(scores, paths["latency"])
     return paths

@@ -5,6 +5,8 @@ Systems, all on the same tracks:
     preset:<name>     a fusion preset, the weighted sum of the models' estimates
     streamed:<...>    with `streaming`, the same through the live engine's sliding windows (causal
                       Wiener filter, default hop, context and look-ahead): what listening live costs
+    listen:<preset>   with `listening`, a preset streamed as the live engine runs it (its [live]
+                      table), with its latency: quality against latency (listening.py)
     baseline:mix/4    the mixture divided by four as every estimate
     oracle:IRM        ideal ratio mask from the true stems
     oracle:MWF        ideal multichannel Wiener filter from the true stems
@@ -27,6 +29,7 @@ from dannasep.engine.separation.separator import LoadedModel, SeparatorConfig, l
 from dannasep.engine.streaming.processor import StreamProcessor, stream_array
 from dannasep.training.data.musdb import DatasetError, Track, list_tracks
 from dannasep.training.evaluation import metrics, oracles
+from dannasep.training.evaluation.listening import ListeningMode, listen, listening_mode
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class EvalConfig:
     workers: int = 1  # processes for museval
     streaming: bool = False  # also score every model and preset as the live engine computes them
     precision: str = "auto"  # of the networks: auto, fp32 or bf16
+    listening: tuple[str, ...] = ()  # presets to stream as the live engine runs them
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Scores:
     global_sdr: dict[str, list[np.ndarray]] = field(default_factory=dict)
     bss_sdr: dict[str, list[np.ndarray]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    latency_seconds: dict[str, float] = field(default_factory=dict)
+    """Engine latency of each listen:<preset> system."""
 
     def median(self, system: str, kind: str = "bss") -> np.ndarray:
         """(4,) median over tracks (the paper's aggregation)."""
@@ -70,6 +76,7 @@ def _single_model_preset(arch: str) -> FusionPreset:
 
 
 def _load_models(config: EvalConfig, presets: list[FusionPreset]) -> dict[str, LoadedModel]:
+    """Every model the systems need, once."""
     wanted = list(dict.fromkeys([*config.models, *(a for p in presets for a in p.models)]))
     separator_config = SeparatorConfig(weights_dir=config.weights_dir, size=config.size, precision=config.precision)
     return {arch: load_model(arch, separator_config) for arch in wanted}
@@ -96,8 +103,11 @@ def system_estimates(
     models: dict[str, LoadedModel],
     presets: list[FusionPreset],
     config: EvalConfig,
+    modes: list[ListeningMode] | None = None,
+    latencies: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every system's (4, 2, time) estimate for one track."""
+    """Every system's (4, 2, time) estimate for one track; each listening mode's latency goes
+    into `latencies`."""
     per_model = {
         arch: separate_array(mixture, {arch: loaded.estimator}, _single_model_preset(arch))
         for arch, loaded in models.items()
@@ -112,6 +122,10 @@ def system_estimates(
         streamed_tensors = {arch: torch.from_numpy(value) for arch, value in streamed.items()}
         for preset in presets:
             estimates[f"streamed:preset:{preset.name}"] = fuse(streamed_tensors, preset).numpy()
+    for mode in modes or []:
+        estimates[mode.system], latency = listen(mixture, models, mode)
+        if latencies is not None:
+            latencies[mode.system] = latency
     estimates["baseline:mix/4"] = np.repeat(mixture[None] / len(SOURCES), len(SOURCES), axis=0)
     if config.oracles:
         estimates["oracle:IRM"] = oracles.ideal_ratio_mask(truth, mixture)
@@ -141,7 +155,8 @@ def evaluate(config: EvalConfig, progress: bool = True, log: Callable[[str], Non
     if not tracks:
         raise DatasetError(f"{config.data}: no usable {config.split} tracks")
     presets = [load_preset(name) for name in config.presets]
-    models = _load_models(config, presets)
+    modes = [listening_mode(load_preset(name)) for name in config.listening]
+    models = _load_models(config, [*presets, *(mode.preset for mode in modes)])
     scores = Scores()
     for arch, loaded in models.items():
         scores.notes[f"model:{arch}"] = loaded.provenance
@@ -149,7 +164,7 @@ def evaluate(config: EvalConfig, progress: bool = True, log: Callable[[str], Non
     with ProcessPoolExecutor(max_workers=max(1, config.workers)) as pool:
         for track in tqdm(tracks, desc="separating", unit="track", disable=not progress):
             mixture, truth = read_excerpt(track, config.seconds)
-            estimates = system_estimates(mixture, truth, models, presets, config)
+            estimates = system_estimates(mixture, truth, models, presets, config, modes, scores.latency_seconds)
             scores.tracks.append(track.name)
             for system, estimate in estimates.items():
                 scores.global_sdr.setdefault(system, []).append(metrics.global_sdr(truth, estimate))

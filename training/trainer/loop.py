@@ -41,7 +41,7 @@ from dannasep.engine.models.checkpoint import save_checkpoint
 from dannasep.training.data.augment import AugmentConfig
 from dannasep.training.data.datasets import RandomMixDataset, SegmentDataset, collate
 from dannasep.training.data.memory import InMemoryRemixer
-from dannasep.training.data.musdb import Track, TrackProblem
+from dannasep.training.data.musdb import Track, TrackProblem, describe_dataset
 from dannasep.training.losses import sdr
 from dannasep.training.trainer.config import TrainingConfig, as_dict
 from dannasep.training.trainer.distributed import Distributed
@@ -364,7 +364,7 @@ class Trainer:
     def _export_best(self, row: dict) -> None:
         training = {
             "how": "trained with dannasep train",
-            "data": str(self.data.root),
+            "data": describe_dataset(self.data.root),
             "train_tracks": len(self.data.train),
             "valid_tracks": len(self.data.valid),
             "skipped_tracks": [str(p) for p in self.data.skipped],
