@@ -151,3 +151,13 @@ def test_bfloat16_autocast_trains_on_the_cpu(tiny_dataset, tmp_path):
     losses = _column(tmp_path / "run", "train_loss")
     assert all(map(math.isfinite, losses))
     assert json.loads((tmp_path / "run/run.json").read_text())["training"]["amp_dtype"] == "bfloat16"
+
+
+def test_learning_curves_of_several_runs_share_one_plot(tmp_path):
+    from dannasep.training.trainer.logs import plot_validation_curves, read_csv, write_csv
+
+    rows = [{"epoch": e, "steps": 100 * e, "valid_sdr": 1.0 + e} for e in (1, 2, 3)]
+    write_csv(rows, tmp_path / "log.csv")
+    assert [r["steps"] for r in read_csv(tmp_path / "log.csv")] == [100.0, 200.0, 300.0]
+    plot_validation_curves({"a": rows, "b": rows[:2]}, tmp_path / "curves.png", "curves")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000

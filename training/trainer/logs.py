@@ -49,3 +49,37 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def plot_validation_curves(logs: dict[str, list[dict]], path: Path, title: str) -> None:
+    """Mean validation SDR against optimiser steps, one line per run (log x axis: each doubling
+    of the steps is the same width, so how far more training would go shows as a slope)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, rows in logs.items():
+        ax.plot([r["steps"] for r in rows], [r["valid_sdr"] for r in rows], "o-", label=name)
+    ax.set_xscale("log")
+    ax.set(xlabel="optimiser steps (log scale)", ylabel="validation SDR, mean over sources (dB)", title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m dannasep.training.trainer.logs OUT.png NAME=RUN_DIR/log.csv ...")
+    runs = dict(entry.split("=", 1) for entry in sys.argv[2:])
+    plot_validation_curves({k: read_csv(Path(v)) for k, v in runs.items()}, Path(sys.argv[1]), "learning curves")
