@@ -103,7 +103,7 @@ def test_validation_segments_cover_tracks_in_order(tiny_dataset):
 def test_in_memory_batches_equal_the_file_datasets_examples(tiny_dataset):
     tracks, _ = list_tracks(tiny_dataset, "train")
     files = RandomMixDataset(tracks, frames=20_000, samples_per_track=4, seed=5)
-    memory = InMemoryRemixer(tracks, frames=20_000, samples_per_track=4, seed=5, device="cpu")
+    memory = InMemoryRemixer(RandomMixDataset(tracks, frames=20_000, samples_per_track=4, seed=5), device="cpu")
     for epoch in (0, 3):
         files.set_epoch(epoch)
         memory.set_epoch(epoch)
@@ -118,7 +118,7 @@ def test_in_memory_batches_equal_the_file_datasets_examples(tiny_dataset):
 def test_in_memory_data_refuses_speed_perturbation(tiny_dataset):
     tracks, _ = list_tracks(tiny_dataset, "train")
     with pytest.raises(ValueError, match="speed"):
-        InMemoryRemixer(tracks, 8_000, 2, seed=0, device="cpu", augment=AugmentConfig(speed_probability=0.2))
+        InMemoryRemixer(RandomMixDataset(tracks, 8_000, 2, seed=0, augment=AugmentConfig(speed_probability=0.2)), "cpu")
 
 
 def test_in_memory_data_keeps_pcm16_files_as_int16(tmp_path):
@@ -127,7 +127,7 @@ def test_in_memory_data_keeps_pcm16_files_as_int16(tmp_path):
         data, rate = sf.read(str(path))
         sf.write(str(path), data * 0.5, rate, subtype="PCM_16")
     tracks, _ = list_tracks(root, "train")
-    memory = InMemoryRemixer(tracks, 8_000, 2, seed=1, device="cpu")
+    memory = InMemoryRemixer(RandomMixDataset(tracks, 8_000, 2, seed=1), device="cpu")
     files = RandomMixDataset(tracks, 8_000, 2, seed=1)
     assert memory.stems.dtype == torch.int16
     torch.testing.assert_close(memory.batch([3])[1][0], files[3].sources, rtol=0, atol=1e-6)

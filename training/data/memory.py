@@ -13,43 +13,26 @@ import soundfile as sf
 import torch
 
 from dannasep.engine.constants import SOURCES
-from dannasep.training.data.augment import AugmentConfig
-from dannasep.training.data.datasets import SourceDraw, draw_example
+from dannasep.training.data.datasets import RandomMixDataset, SourceDraw
 from dannasep.training.data.musdb import Track
 
 PCM16_SCALE = 1.0 / 32768.0
 
 
 class InMemoryRemixer:
-    """Random-remix batches of `frames` samples from tracks held on `device`.
+    """The examples of `dataset`, cut in batches from its tracks held on `device`.
 
     Memory: 2 bytes per sample of every stem for PCM16 files (a 20-s stereo track of four stems
     is 14 MB), 4 bytes otherwise.
     Speed perturbation needs resampling on the CPU and is not offered here.
     """
 
-    def __init__(
-        self,
-        tracks: list[Track],
-        frames: int,
-        samples_per_track: int,
-        seed: int,
-        device: str | torch.device,
-        augment: AugmentConfig | None = None,
-        random_mix: bool = True,
-    ):
-        if not tracks:
-            raise ValueError("no training tracks")
-        self.augment = augment or AugmentConfig()
-        if self.augment.speed_probability > 0:
+    def __init__(self, dataset: RandomMixDataset, device: str | torch.device):
+        if dataset.augment.speed_probability > 0:
             raise ValueError("speed perturbation is not available with in-memory data")
-        self.frames = frames
-        self.samples_per_track = samples_per_track
-        self.seed = seed
-        self.random_mix = random_mix
-        self.epoch = 0
-        self.lengths = [t.frames for t in tracks]
-        longest = max(self.lengths)
+        self.dataset = dataset
+        tracks = dataset.tracks
+        longest = max(t.frames for t in tracks)
         pcm16 = all(_is_pcm16(track, source) for track in tracks for source in SOURCES)
         self.scale = PCM16_SCALE if pcm16 else 1.0
         dtype = "int16" if pcm16 else "float32"
@@ -60,10 +43,10 @@ class InMemoryRemixer:
         self.stems = stems.to(device)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.lengths) * self.samples_per_track
+        return len(self.dataset)
 
     def batch(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Examples `indices` of this epoch: mixtures (B, 2, frames), sources (B, 4, 2, frames) float32."""
@@ -71,16 +54,14 @@ class InMemoryRemixer:
         return sources.sum(dim=1), sources
 
     def _example(self, index: int) -> torch.Tensor:
-        draws = draw_example(
-            self.seed, self.epoch, index, self.lengths, self.frames, self.augment, self.random_mix
-        )
-        return torch.stack([self._source(j, draw) for j, draw in enumerate(draws)])
+        return torch.stack([self._source(j, draw) for j, draw in enumerate(self.dataset.draws(index))])
 
     def _source(self, source: int, draw: SourceDraw) -> torch.Tensor:
-        available = max(0, min(self.frames, self.lengths[draw.track] - draw.start))
+        frames = self.dataset.frames
+        available = max(0, min(frames, self.dataset.tracks[draw.track].frames - draw.start))
         excerpt = self.stems[draw.track, source, :, draw.start : draw.start + available].float()
-        if available < self.frames:
-            excerpt = torch.nn.functional.pad(excerpt, (0, self.frames - available))
+        if available < frames:
+            excerpt = torch.nn.functional.pad(excerpt, (0, frames - available))
         if draw.swap:
             excerpt = excerpt.flip(0)
         scale = self.scale * draw.gain * (-1.0 if draw.flip else 1.0)

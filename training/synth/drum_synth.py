@@ -5,7 +5,7 @@ Hydrogen samples cover them well. A kit is drawn per song from continuous parame
 made once and placed for every note (with its velocity), as the sample kits are.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import butter, sosfilt
@@ -29,7 +29,7 @@ class SynthKit:
     seed: int
 
     def describe(self) -> dict:
-        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        return music.song_details(self)
 
     def render(self, notes, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         """Place a hit for every note; returns float32 (n_samples, 2)."""

@@ -9,7 +9,7 @@ songs get an arrangement: an intro without vocals and a breakdown without drums,
 have sections where a stem is silent. Times are in seconds.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -54,6 +54,11 @@ STYLES = {
     "lead": ("arpeggio", "comping"),
 }
 
+
+
+def song_details(setting) -> dict:
+    """A drawn setting (a dataclass) as song.json records it: every field, floats to 4 digits."""
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(setting).items()}
 
 @dataclass(frozen=True)
 class Genre:

@@ -6,13 +6,13 @@ continuous parameters gives a new one each time, and electronic music is made of
 A patch is a plain dataclass so it can be recorded in song.json.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import butter, sosfilt
 
 from dannasep.engine.constants import SAMPLE_RATE
-from dannasep.training.synth.music import Note
+from dannasep.training.synth.music import Note, song_details
 
 ROLES = ("bass", "lead", "pad")
 
@@ -35,7 +35,7 @@ class Patch:
     release: float
 
     def describe(self) -> dict:
-        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        return song_details(self)
 
 
 def random_patch(role: str, rng: np.random.Generator) -> Patch:

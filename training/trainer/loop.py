@@ -152,14 +152,8 @@ class Trainer:
         self.best_epoch = -1
         frames = round(config.segment_seconds * SAMPLE_RATE)
         augment = AugmentConfig(speed_probability=config.speed_perturb_probability)
-        if config.data_in_memory:
-            self.train_set = InMemoryRemixer(
-                data.train, frames, config.samples_per_track, seed, device, augment, config.random_mix
-            )
-        else:
-            self.train_set = RandomMixDataset(
-                data.train, frames, config.samples_per_track, seed, augment, config.random_mix
-            )
+        examples = RandomMixDataset(data.train, frames, config.samples_per_track, seed, augment, config.random_mix)
+        self.train_set = InMemoryRemixer(examples, device) if config.data_in_memory else examples
         valid_frames = round((config.validation_seconds or config.segment_seconds) * SAMPLE_RATE)
         self.valid_set = SegmentDataset(data.valid, valid_frames) if data.valid else None
 
