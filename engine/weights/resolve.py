@@ -33,6 +33,15 @@ class WeightsChoice:
     label: str
     note: str = ""
 
+    @property
+    def name(self) -> str:
+        """`shipped`, the set's name or the folder's."""
+        return SHIPPED if self.folder is None else self.folder.name
+
+    @property
+    def short(self) -> str:
+        return f"{self.name} ({self.size or 'live'} size)"
+
     def describe(self) -> str:
         return f"weights: {self.label}" + (f"; {self.note}" if self.note else "")
 

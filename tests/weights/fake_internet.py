@@ -18,6 +18,7 @@ import socketserver
 import ssl
 import subprocess
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,8 @@ class Served:
     """Close the connection after this many body bytes, on the next full (non-Range) request only."""
     html: str | None = None
     """Answer with this web page (200, text/html) instead of the file."""
+    pace: float = 0.0
+    """Seconds to wait before each 64 kB: a slow line, to cancel a download while it runs."""
 
     @property
     def etag(self) -> str:
@@ -176,7 +179,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.wfile.write(data[start:])
+        if not served.pace:
+            self.wfile.write(data[start:])
+            return
+        for offset in range(start, len(data), 1 << 16):
+            time.sleep(served.pace)
+            try:
+                self.wfile.write(data[offset : offset + (1 << 16)])
+            except OSError:  # the client hung up (a cancelled download)
+                return
 
 
 class FakeInternetServer:
