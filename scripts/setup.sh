@@ -33,7 +33,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 #   ffmpeg                    musdb (used for evaluation) refuses to import without it
 #   xvfb + the X/GL/font libs the PyQt6 app and its screenshot under a virtual display
 APT_PACKAGES=(
-    ca-certificates python3-venv g++ python3-dev
+    ca-certificates openssl python3-venv g++ python3-dev
     libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools libtcmalloc-minimal4
     fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k ffmpeg
     xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3

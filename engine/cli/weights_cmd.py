@@ -154,12 +154,13 @@ def run_list(_args) -> int:
             print(f"  {'':14s} {'':>8s}  licence: {entry.licence}; from {entry.source}")
     print("used without --weights:")
     for command, preset, streaming in (
-        ("separate, gui export, eval, bench offline (preset paper)", "paper", False),
+        ("separate, eval, gui export (preset paper)", "paper", False),
         ("live, gui playback, bench live (preset paper)", "paper", True),
     ):
         print(f"  {command}: {_used(preset, streaming)}")
     for preset in ("demucs-v2",):
         print(f"  preset {preset}: {_used(preset, False)}")
+    print("  bench offline: seeded random weights (its timings do not depend on the values)")
     return 0
 
 

@@ -21,7 +21,7 @@ from dannasep.engine.weights.location import weights_home
 SHIPPED = "shipped"
 STREAMING_NOTE = (
     "the live stream keeps live-size networks: paper-size ones need render-ahead playback, "
-    "which is not built yet (--weights NAME --size paper forces them)"
+    "which is not built yet (--size paper forces them)"
 )
 
 
@@ -85,8 +85,8 @@ def choose_weights(
             return WeightsChoice(path, size, f"{path}" + (f" ({size} size)" if size else ""))
         known = ", ".join([SHIPPED, *(p.name for p in installed_sets())])
         raise DannaSepError(f"--weights {text}: not a folder nor an installed weights set (installed: {known})")
-    if streaming:
-        return _shipped(size, STREAMING_NOTE if size != "paper" else "")
+    if streaming and size != "paper":  # --size paper is how the stream is told otherwise
+        return _shipped(size, STREAMING_NOTE)
     if size in (None, "paper"):
         for folder in installed_sets():
             if covers(folder, models, "paper"):

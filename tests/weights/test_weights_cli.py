@@ -43,7 +43,7 @@ def test_get_list_separate_remove(releases, internet, tmp_path, capsys):
     assert main(["weights", "list"]) == 0
     listing = capsys.readouterr().out
     assert "fetchable" in listing and "danna-sep" in listing and "973 MB" in listing and "MIT" in listing
-    assert "separate, gui export, eval, bench offline (preset paper): shipped" in listing
+    assert "separate, eval, gui export (preset paper): shipped" in listing
 
     assert main(["weights", "get", "danna-sep", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -151,7 +151,8 @@ def test_choice_for_the_live_stream_keeps_live_size(releases, internet):
     assert main(["weights", "get", "danna-sep", "--quiet"]) == 0
     streaming = choose_weights(None, ["xumx", "unet", "demucs"], streaming=True)
     assert streaming.folder is None and "render-ahead playback, which is not built yet" in streaming.note
-    forced = choose_weights("danna-sep", ["xumx", "unet", "demucs"], size="paper", streaming=True)
-    assert forced.folder == weights_home() / "danna-sep" and forced.size == "paper"
+    for option in ("danna-sep", None):  # told otherwise: by name, or by asking for paper size
+        forced = choose_weights(option, ["xumx", "unet", "demucs"], size="paper", streaming=True)
+        assert forced.folder == weights_home() / "danna-sep" and forced.size == "paper"
 
 
