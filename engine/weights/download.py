@@ -19,7 +19,6 @@ import gdown
 import requests
 
 from dannasep.engine.errors import DannaSepError, OutputError
-from dannasep.engine.models.checkpoint import sha256_of
 from dannasep.engine.weights.catalog import RemoteFile, megabytes
 from dannasep.engine.weights.location import downloads_dir
 
@@ -182,7 +181,3 @@ def _root_cause(exc: BaseException) -> str:
 def _shorten(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def local_sha256(fetched: Fetched) -> str:
-    return sha256_of(fetched.path)
