@@ -27,6 +27,7 @@ class ExportRequest:
     template: str = "{track}/{stem}.{ext}"
     preset: str = "paper"
     weights_dir: Path | None = None
+    size: str | None = None
     overwrite: bool = False
 
 
@@ -44,7 +45,13 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel) -> 
         from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
 
         separator = Separator(
-            SeparatorConfig(preset=request.preset, weights_dir=request.weights_dir, stems=request.stems, threads=1)
+            SeparatorConfig(
+                preset=request.preset,
+                weights_dir=request.weights_dir,
+                size=request.size,
+                stems=request.stems,
+                threads=1,
+            )
         )
         naming = OutputNaming(
             request.out_dir, request.template, request.container, Path(request.preset).stem, request.overwrite

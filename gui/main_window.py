@@ -45,11 +45,13 @@ from dannasep.engine.control.state import STRIPS
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.models.checkpoint import read_sidecar
 from dannasep.engine.separation.fusion import list_presets, load_preset, make_preset, preset_to_toml
+from dannasep.engine.weights.location import weights_home
 from dannasep.gui.session import Session, SessionSettings
 from dannasep.gui.widgets.export_dialog import ExportDialog
 from dannasep.gui.widgets.fusion import FusionMatrix
 from dannasep.gui.widgets.strip import StripWidget
 from dannasep.gui.widgets.waveform import WaveformView
+from dannasep.gui.widgets.weights_dialog import WeightsDialog
 
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 MODELS = ("xumx", "unet", "demucs")
@@ -70,6 +72,7 @@ class MainWindow(QMainWindow):
                 multichannel=self.settings.value("multichannel", False, type=bool),
                 output_device=self.settings.value("output_device", None) or None,
                 osc_port=self.settings.value("osc_port", 9010, type=int) or None,
+                weights=self._restored_weights(),
             )
         )
         self.setWindowTitle("Danna-Sep Live")
@@ -200,6 +203,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._action(file_menu, "&Export stems…", "Ctrl+E", self.export_dialog)
+        self._action(file_menu, "&Weights…", "Ctrl+Shift+W", self.weights_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         transport = self.menuBar().addMenu("&Transport")
@@ -339,6 +343,31 @@ class MainWindow(QMainWindow):
             return None
         return Path(path)
 
+    # -- weights ---------------------------------------------------------------------------------
+    def _restored_weights(self) -> str | None:
+        """The weights chosen last time, if still installed (a removed set falls back to the default)."""
+        name = str(self.settings.value("weights", "") or "")
+        if name == "shipped" or (name and (weights_home() / name).is_dir()):
+            return name
+        return None
+
+    def weights_dialog(self, modal: bool = True) -> WeightsDialog:
+        """Installed and fetchable weights; `modal=False` returns the dialog unshown (scripts, tests)."""
+        playing = self.session.weights.name if self.session.weights is not None else "shipped"
+        dialog = WeightsDialog(playing, parent=self)
+        dialog.chosen.connect(self.use_weights)
+        if modal:
+            dialog.exec()
+        return dialog
+
+    def use_weights(self, name: str) -> None:
+        """Play with `name` (`shipped` or an installed set, at paper size): reloads what is playing."""
+        self.session.settings.weights = name
+        self.session.settings.size = None if name == "shipped" else "paper"
+        self.settings.setValue("weights", name)
+        if self.session.source is not None:
+            self.open_file(self.session.source)
+
     # -- export ----------------------------------------------------------------------------------
     def export_dialog(self, modal: bool = True) -> ExportDialog | None:
         """Ask where and what to export; `modal=False` returns the dialog unshown (scripts, tests)."""
@@ -358,7 +387,9 @@ class MainWindow(QMainWindow):
         preset_path = Path(self._tempdir.name) / "current.toml"
         try:
             preset_path.write_text(preset_to_toml(make_preset("current", dict(state.weights))))
-            request = dialog.request(str(preset_path), self.session.settings.weights_dir)
+            # export is the offline quality path: the installed paper-size set when there is one
+            weights = self.session.weights_for(streaming=False)
+            request = dialog.request(str(preset_path), weights.folder, weights.size)
             if not request.stems:
                 raise DannaSepError("choose at least one stem to export")
             self.session.start_export(request)
@@ -466,7 +497,8 @@ class MainWindow(QMainWindow):
             + (f" · dropped {', '.join(status.dropped)} (inference fell behind)" if status.dropped else ""),
         )
         trained = all("UNTRAINED" not in p for p in status.models.values())
-        self._set_text(self.weights_label, "weights: trained" if trained else "weights: UNTRAINED (random)")
+        playing = self.session.weights.short if self.session.weights is not None else "?"
+        self._set_text(self.weights_label, f"weights: {playing}" + ("" if trained else " UNTRAINED (random)"))
         self.weights_label.setStyleSheet("" if trained else "color: #d33; font-weight: bold")
         self.weights_label.setToolTip("\n".join(f"{m}: {self._describe_weights(p)}" for m, p in status.models.items()))
 
@@ -475,7 +507,7 @@ class MainWindow(QMainWindow):
         if provenance.startswith("UNTRAINED"):
             return provenance
         try:
-            info = read_sidecar(Path(provenance))
+            info = read_sidecar(Path(provenance.split(" (", 1)[0]))  # the path, before the sidecar's summary
         except DannaSepError:
             return provenance
         training = info.get("training", {})

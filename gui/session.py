@@ -22,6 +22,7 @@ from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import load_preset
 from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
 from dannasep.engine.streaming.timing import LiveOptions
+from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
 from dannasep.gui.export_job import ExportJob, ExportRequest
 
 
@@ -29,6 +30,11 @@ from dannasep.gui.export_job import ExportJob, ExportRequest
 class SessionSettings:
     preset: str = "paper"
     weights_dir: Path | None = None
+    """A checkpoint folder (older settings); `weights` wins when set."""
+    weights: str | None = None
+    """`shipped`, an installed set's name or a folder; None: the shipped live-size weights for playback
+    and the first installed paper-size set for export (engine/weights/resolve)."""
+    size: str | None = None
     output_device: str | None = None
     multichannel: bool = False
     osc_port: int | None = 9010
@@ -62,6 +68,8 @@ class Session:
     error: str = ""
     loading: bool = False
     export: ExportJob | None = None
+    weights: WeightsChoice | None = None
+    """The weights of the engine playing (or loading)."""
 
     def __post_init__(self):
         self._loader: threading.Thread | None = None
@@ -73,6 +81,12 @@ class Session:
         self._idle_control = ControlPlane(EngineState(weights=tuple(preset.weights.items()), preset=preset.name))
 
     # -- loading -------------------------------------------------------------------------------
+    def weights_for(self, streaming: bool) -> WeightsChoice:
+        """The weights for playback (`streaming`) or export, from the settings and the preset."""
+        option = self.settings.weights if self.settings.weights is not None else self.settings.weights_dir
+        models = load_preset(self.settings.preset).models
+        return choose_weights(option, models, self.settings.size, streaming)
+
     @property
     def control(self) -> ControlPlane:
         return self.engine.control if self.engine is not None else self._idle_control
@@ -97,6 +111,8 @@ class Session:
                 with AudioInput.open(path):
                     pass  # a clear error for unreadable files before any engine starts
             timing, processes = LiveOptions().resolve(self.settings.preset)  # the preset's [live] table
+            weights = self.weights_for(streaming=True)
+            self.weights = weights
             engine = LiveEngine(
                 LiveConfig(
                     source=path,
@@ -104,7 +120,8 @@ class Session:
                     output_device=self.settings.output_device,
                     multichannel=self.settings.multichannel,
                     preset=self.settings.preset,
-                    weights_dir=self.settings.weights_dir,
+                    weights_dir=weights.folder,
+                    size=weights.size,
                     processes=processes,
                     **timing.config_fields(),
                 )

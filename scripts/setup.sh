@@ -37,7 +37,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 #   ffmpeg                    musdb (used for evaluation) refuses to import without it
 #   xvfb + the X/GL/font libs the PyQt6 app and its screenshot under a virtual display
 APT_PACKAGES=(
-    ca-certificates python3-venv g++ python3-dev
+    ca-certificates openssl python3-venv g++ python3-dev
     libsndfile1 libsoxr0 libportaudio2 jackd2 liblo-tools libtcmalloc-minimal4
     fluidsynth fluid-soundfont-gm hydrogen-drumkits festival festvox-kallpc16k ffmpeg
     timgm6mb-soundfont fluidr3mono-gm-soundfont hydrogen-data festvox-kdlpc16k musescore-general-soundfont-small

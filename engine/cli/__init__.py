@@ -17,8 +17,9 @@ COMMAND_GROUP = "dannasep.commands"
 
 # help lists the commands in the order a newcomer meets them
 _ORDER = [
-    "demo", "separate", "live", "gui", "models", "import", "synth", "train", "eval", "fusion-search", "ship", "bench"
-]
+    "demo", "separate", "live", "gui", "models", "weights", "import",
+    "synth", "train", "eval", "fusion-search", "ship", "bench",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

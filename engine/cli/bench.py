@@ -6,6 +6,8 @@ from pathlib import Path
 from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
 from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
+from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.weights.resolve import choose_weights
 
 
 def register(subparsers) -> None:
@@ -49,7 +51,12 @@ def register(subparsers) -> None:
     live.add_argument("--blocksizes", nargs="+", type=int, default=[256, 512], help="audio block sizes")
     add_live_timing_options(live)
     live.add_argument("--file", type=Path, help="play this file (default: generated noise)")
-    live.add_argument("--weights", type=Path, metavar="DIR", help="checkpoint folder (default: shipped weights)")
+    live.add_argument(
+        "--weights",
+        metavar="NAME-or-DIR",
+        help="'shipped', an installed weights set or a checkpoint folder (default: the shipped live-size weights, "
+        "as the live stream keeps live-size networks)",
+    )
     live.add_argument("--threads", type=int, default=2, help="inference threads, shared by the processes")
     add_precision_option(live)
     live.add_argument("--out", type=Path, help="also write the table to this Markdown file")
@@ -128,6 +135,8 @@ def run_offline(args) -> int:
     from dannasep.engine.bench.offline import run_offline_bench
 
     threads = set_threads(args.threads)
+    # timing does not depend on the values of the weights, and the same seeded ones make runs comparable
+    print("weights: seeded random weights at each size (the time does not depend on their values)", flush=True)
     table = run_offline_bench(
         args.seconds,
         args.runs,
@@ -148,13 +157,16 @@ def run_live(args) -> int:
     from dannasep.engine.bench.live import LiveBenchConfig, run_live_bench
 
     set_threads(1)  # the audio process needs little; the inference process has its own threads
+    models = dict.fromkeys(m for preset in args.presets for m in load_preset(preset).models)
+    weights = choose_weights(args.weights, models, streaming=True)
+    print(weights.describe(), flush=True)
     config = LiveBenchConfig(
         seconds=args.seconds,
         presets=tuple(args.presets),
         blocksizes=tuple(args.blocksizes),
         options=live_options(args),
         source=args.file,
-        weights_dir=args.weights,
+        weights_dir=weights.folder,
         precision=args.precision,
         threads=args.threads,
     )

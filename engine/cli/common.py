@@ -2,15 +2,15 @@
 
 import argparse
 import os
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.models.cpu_inference import PRECISIONS, native_bf16
-from dannasep.engine.separation.fusion import list_presets
+from dannasep.engine.separation.fusion import list_presets, load_preset
 from dannasep.engine.streaming.timing import LiveOptions
+from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
 
 
 def set_threads(threads: int | None) -> int:
@@ -89,17 +89,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         default="paper",
         help=f"fusion preset: a name ({', '.join(list_presets())}) or a .toml file (default: %(default)s)",
     )
-    group.add_argument(
-        "--weights",
-        type=Path,
-        metavar="DIR",
-        help="checkpoint folder (default: the shipped weights in presets/weights)",
-    )
-    group.add_argument(
-        "--size",
-        choices=("live", "paper"),
-        help="model size to load from the checkpoint folder (default: live if present)",
-    )
+    add_weights_options(group)
     group.add_argument(
         "--wiener-iterations",
         type=int,
@@ -109,6 +99,33 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     add_precision_option(group)
     group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+
+
+def add_weights_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, streaming: bool = False
+) -> None:
+    """--weights (shipped, an installed set's name, or a folder) and --size."""
+    default = (
+        "the shipped live-size weights: the stream keeps live-size networks"
+        if streaming
+        else "the first installed set (dannasep weights list) with every network of the preset, at paper size; "
+        "else the shipped weights"
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="NAME-or-DIR",
+        help=f"'shipped', an installed weights set (dannasep weights list) or a checkpoint folder (default: {default})",
+    )
+    parser.add_argument(
+        "--size",
+        choices=("live", "paper"),
+        help="model size to load (default: paper for an installed set, live for the shipped weights)",
+    )
+
+
+def weights_choice(args: argparse.Namespace, streaming: bool = False) -> WeightsChoice:
+    """The weights a command uses for its --preset, --weights and --size (see engine/weights/resolve)."""
+    return choose_weights(args.weights, load_preset(args.preset).models, args.size, streaming)
 
 
 class SecondsProgress:

@@ -7,7 +7,14 @@ import time
 from pathlib import Path
 
 from dannasep.engine.audio.devices import list_devices
-from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
+from dannasep.engine.cli.common import (
+    add_live_timing_options,
+    add_precision_option,
+    add_weights_options,
+    live_options,
+    set_threads,
+    weights_choice,
+)
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
@@ -36,8 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     parser.add_argument("--device", help="output device (index or part of its name; default: JACK, else default)")
     parser.add_argument("--preset", default="paper", help=f"fusion preset ({', '.join(list_presets())}) or a .toml")
-    parser.add_argument("--weights", type=Path, metavar="DIR", help="checkpoint folder (default: shipped weights)")
-    parser.add_argument("--size", choices=("live", "paper"), help="model size (default: live)")
+    add_weights_options(parser, streaming=True)
     parser.add_argument(
         "--multichannel",
         action="store_true",
@@ -100,14 +106,16 @@ def run(args) -> int:
         print("dannasep live: give a FILE to play (or --list-devices)", file=sys.stderr)
         return 2
     timing, processes = live_options(args).resolve(args.preset)
+    weights = weights_choice(args, streaming=True)
+    print(weights.describe())
     config = LiveConfig(
         source=args.file,
         output_device=args.device,
         multichannel=args.multichannel,
         blocksize=args.blocksize,
         preset=args.preset,
-        weights_dir=args.weights,
-        size=args.size,
+        weights_dir=weights.folder,
+        size=weights.size,
         precision=args.precision,
         wiener_iterations=args.wiener_iterations,
         threads=args.threads,

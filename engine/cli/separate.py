@@ -7,7 +7,7 @@ from pathlib import Path
 from dannasep.engine.audio.channels import CHANNEL_POLICIES
 from dannasep.engine.audio.reader import inspect_audio
 from dannasep.engine.audio.writer import BIT_DEPTHS, FORMATS, AudioFormat
-from dannasep.engine.cli.common import SecondsProgress, add_model_options, set_threads
+from dannasep.engine.cli.common import SecondsProgress, add_model_options, set_threads, weights_choice
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
@@ -88,10 +88,11 @@ def run(args) -> int:
     infos = [inspect_audio(path) for path in args.inputs]
     stems = tuple(s for s in SOURCES if s in args.stems)
     AudioFormat(args.format, args.bits)  # validates the combination early
+    weights = weights_choice(args)
     config = SeparatorConfig(
         preset=args.preset,
-        weights_dir=args.weights,
-        size=args.size,
+        weights_dir=weights.folder,
+        size=weights.size,
         wiener_iterations=args.wiener_iterations,
         precision=args.precision,
         stems=stems,
@@ -101,6 +102,7 @@ def run(args) -> int:
     for path in args.inputs:
         naming.check_free(naming.targets(path, stems))
     separator = Separator(config)
+    print(weights.describe())
     for line in separator.describe():
         print(line)
     if not separator.all_trained:

@@ -86,6 +86,16 @@ def _pick_checkpoint(arch: str, candidates: list[Path], size: str | None) -> Pat
     return candidates[0] if len(candidates) == 1 else None
 
 
+def describe_checkpoint(path: Path, sidecar: dict) -> str:
+    """The checkpoint's path and what its sidecar says it is: how it was made, from which file."""
+    training = sidecar.get("training", {}) if isinstance(sidecar.get("training"), dict) else {}
+    details = [str(training.get("how", "")).strip()]
+    if training.get("source_file"):
+        details.append(f"from {training['source_file']} (sha256 {str(training.get('source_sha256', ''))[:16]}…)")
+    details = [d for d in details if d]
+    return f"{path}" + (f" ({'; '.join(details)})" if details else "")
+
+
 def load_model(arch: str, config: SeparatorConfig) -> LoadedModel:
     """The checkpoint of `arch` in the weights folder (shipped weights by default), ready for CPU
     inference; a seeded random network flagged UNTRAINED when none is there and that is allowed."""
@@ -95,7 +105,7 @@ def load_model(arch: str, config: SeparatorConfig) -> LoadedModel:
     if chosen is not None:
         model = load_checkpoint(chosen, architecture=arch)
         trained = "untrained" not in str(model.checkpoint_info.get("training", {}).get("how", ""))
-        provenance = str(chosen)
+        provenance = describe_checkpoint(chosen, model.checkpoint_info)
     else:
         if config.weights_dir is not None or not config.allow_untrained:
             have = ", ".join(p.name for p in candidates) or "none"

@@ -84,7 +84,7 @@ class ExportDialog(QDialog):
         if chosen:
             self.folder.setText(chosen)
 
-    def request(self, preset: str, weights_dir: Path | None) -> ExportRequest:
+    def request(self, preset: str, weights_dir: Path | None, size: str | None = None) -> ExportRequest:
         return ExportRequest(
             source=self.source,
             out_dir=Path(self.folder.text()).expanduser(),
@@ -94,5 +94,6 @@ class ExportDialog(QDialog):
             template=self.template.text(),
             preset=preset,
             weights_dir=weights_dir,
+            size=size,
             overwrite=self.overwrite.isChecked(),
         )

@@ -50,9 +50,9 @@ def test_bad_presets_are_refused_with_the_reason(raw, message):
 
 
 def test_unknown_preset_lists_the_available_ones():
-    with pytest.raises(PresetError, match=r"available: fast, live, low-latency, paper"):
+    with pytest.raises(PresetError, match=r"available: demucs-v2, fast, live, low-latency, paper"):
         load_preset("nonexistent")
-    assert {"paper", "fast"} <= set(list_presets())
+    assert {"paper", "fast", "demucs-v2"} <= set(list_presets())
 
 
 def test_toml_round_trip(tmp_path):

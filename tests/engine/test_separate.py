@@ -179,7 +179,7 @@ def test_stems_subset_format_bits_and_name_template(tmp_path, capsys, demucs_onl
         (["--name", "{track}.{ext}"], "must contain {stem}"),
         (["--name", "{stem}/{artist}.wav"], "unknown placeholders \\['artist'\\]"),
         (["--name", "../{stem}.wav"], "must stay inside"),
-        (["--preset", "nonexistent"], "available: fast, live, low-latency, paper"),
+        (["--preset", "nonexistent"], "available: demucs-v2, fast, live, low-latency, paper"),
     ],
 )
 def test_bad_options(tmp_path, capsys, args, message):

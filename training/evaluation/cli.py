@@ -4,8 +4,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from dannasep.engine.cli.common import add_precision_option, set_threads
+from dannasep.engine.cli.common import add_precision_option, add_weights_options, set_threads
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.weights.resolve import choose_weights
 from dannasep.training.evaluation.report import markdown_table, write_report
 from dannasep.training.evaluation.runner import EvalConfig, evaluate
 
@@ -37,8 +39,7 @@ def register(subparsers) -> None:
         "--preset", action="append", help="fusion preset name or TOML (repeatable; default: paper and fast)"
     )
     parser.add_argument("--model", action="append", help="score this model alone (repeatable; default: all three)")
-    parser.add_argument("--weights", type=Path, help="checkpoint folder (default: the shipped presets/weights)")
-    parser.add_argument("--size", choices=("live", "paper"), help="model config to pick (default: live)")
+    add_weights_options(parser)
     parser.add_argument("--fast", action="store_true", help="global SDR only, no BSSEval")
     parser.add_argument("--no-oracles", action="store_true", help="skip the IRM and ideal Wiener filter")
     parser.add_argument("--tracks", type=int, help="use only the first N tracks")
@@ -65,13 +66,18 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
+    presets = tuple(args.preset or ("paper", "fast"))
+    models = tuple(args.model or ("xumx", "unet", "demucs"))
+    needed = dict.fromkeys([*models, *(m for p in presets for m in load_preset(p).models)])
+    weights = choose_weights(args.weights, needed, args.size)
+    print(weights.describe(), flush=True)
     config = EvalConfig(
         data=args.data,
         split=args.split,
-        presets=tuple(args.preset or ("paper", "fast")),
-        models=tuple(args.model or ("xumx", "unet", "demucs")),
-        weights_dir=args.weights,
-        size=args.size,
+        presets=presets,
+        models=models,
+        weights_dir=weights.folder,
+        size=weights.size,
         museval=not args.fast,
         oracles=not args.no_oracles,
         max_tracks=args.tracks,
