@@ -24,7 +24,7 @@ from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 # layout of the small float64 control/statistics arrays shared with the audio process
 CTRL_VERSION, CTRL_STOP, CTRL_DROPPED, CTRL_WEIGHTS = 0, 1, 2, 3
 STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST = range(4)
-STAT_HEARTBEAT, STAT_OVERRUNS = range(4, 6)
+STAT_HEARTBEAT, STAT_OVERRUNS, STAT_WEIGHTS_VERSION = range(4, 7)
 STAT_SIZE = 8
 SPIN_COUNT = 3_000
 
@@ -62,12 +62,20 @@ class WorkerSpec:
 
 def read_weights(control: np.ndarray, models: tuple[str, ...]) -> dict[str, tuple[float, ...]] | None:
     """A consistent copy of the normalised weights, or None if a writer is mid-update."""
+    versioned = read_weights_versioned(control, models)
+    return versioned[1] if versioned else None
+
+
+def read_weights_versioned(
+    control: np.ndarray, models: tuple[str, ...]
+) -> tuple[float, dict[str, tuple[float, ...]]] | None:
+    """(version, weights) of a consistent copy, or None if a writer is mid-update."""
     before = control[CTRL_VERSION]
     values = control[CTRL_WEIGHTS : CTRL_WEIGHTS + len(models) * len(SOURCES)].copy()
     if before % 2 or control[CTRL_VERSION] != before:
         return None
     rows = values.reshape(len(models), len(SOURCES))
-    return {m: tuple(float(w) for w in row) for m, row in zip(models, rows, strict=True)}
+    return float(before), {m: tuple(float(w) for w in row) for m, row in zip(models, rows, strict=True)}
 
 
 def write_weights(control: np.ndarray, models: tuple[str, ...], weights: dict[str, tuple[float, ...]]) -> None:
@@ -152,9 +160,9 @@ def run_worker(spec: WorkerSpec, connection) -> None:
 
         def weights() -> dict[str, tuple[float, ...]]:
             nonlocal latest
-            fresh = read_weights(control, spec.models)
+            fresh = read_weights_versioned(control, spec.models)
             if fresh is not None:
-                latest = fresh
+                stats[STAT_WEIGHTS_VERSION], latest = fresh  # the version says which write a hop used
             return latest
 
         estimators = {m: loaded[m].estimator for m in spec.runs}
