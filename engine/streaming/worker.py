@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.lifeline import Lifeline
 
 # layout of the small float64 control/statistics arrays shared with the audio process
 CTRL_VERSION, CTRL_STOP, CTRL_DROPPED, CTRL_WEIGHTS = 0, 1, 2, 3
@@ -58,6 +59,8 @@ class WorkerSpec:
     out_capacity: int
     control: str
     stats: str
+    lifeline: Lifeline | None = None
+    """Set by the lane that starts the process: the process ends when the engine's does."""
 
 
 def read_weights(control: np.ndarray, models: tuple[str, ...]) -> dict[str, tuple[float, ...]] | None:
@@ -133,6 +136,8 @@ def run_worker(spec: WorkerSpec, connection) -> None:
     from dannasep.engine.streaming.processor import StreamProcessor
     from dannasep.engine.streaming.rings import SharedRing
 
+    if spec.lifeline is not None:
+        spec.lifeline.hold()
     # OpenMP threads spin for a while after each parallel operation before they sleep. libgomp's
     # default (300,000 spins) keeps both cores busy between hops, taking the CPU the audio callback
     # needs; no spinning (OMP_WAIT_POLICY=PASSIVE) makes every small operation pay a thread wake-up,
@@ -188,7 +193,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
         connection.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
         return
     latency = processor.algorithmic_latency + spec.safety
-    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, latency))
+    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, latency), parent=os.getppid())
 
 
 def warm_up(processor, hops: int = 3) -> None:
@@ -249,12 +254,13 @@ def dropped_models(models: tuple[str, ...], mask: float) -> tuple[str, ...]:
     return tuple(m for i, m in enumerate(models) if int(mask) >> i & 1)
 
 
-def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> None:
+def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, parent: int) -> None:
     hop = processor.settings.hop
     consumed = 0
     block = np.zeros((8192, 2), dtype=np.float32)
     frame = np.zeros((hop, len(SOURCES) + 1, 2), dtype=np.float32)
-    while not control[CTRL_STOP]:
+    # an engine that died cannot set CTRL_STOP: its end re-parents this process
+    while not control[CTRL_STOP] and os.getppid() == parent:
         stats[STAT_HEARTBEAT] = time.monotonic()
         available = in_ring.written - consumed
         if available > in_ring.capacity:
