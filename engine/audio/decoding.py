@@ -6,7 +6,11 @@ declares its full length, an MP3's count is an estimate. Nothing may be sized fr
 so every reader counts the frames by decoding them, a block at a time, before it plans any work.
 """
 
+import os
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,38 @@ BLOCK_SAMPLES = 1 << 19
 UNKNOWN_LENGTH = (1 << 62)
 """libsndfile reports 2**63 - 1 frames for a file whose header gives no length; anything at or
 above this is treated as no length at all."""
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_saved_stderr = -1
+
+
+@contextmanager
+def quiet_decoder() -> Iterator[None]:
+    """Silence file descriptor 2 while a decoder runs.
+
+    libmpg123, under libsndfile, prints "Note: Illegal Audio-MPEG-Header ..." lines straight to
+    the process's stderr for damaged MP3 data; the user is told about the file in one sentence
+    of ours instead. Nested and concurrent uses share one redirection.
+    """
+    global _quiet_depth, _saved_stderr
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            sys.stderr.flush()
+            _saved_stderr = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                os.dup2(_saved_stderr, 2)
+                os.close(_saved_stderr)
 
 
 class _SequentialFile(sf.SoundFile):
@@ -48,15 +84,16 @@ def decode_blocks(path: Path, channels: int, sample_rate: int) -> Iterator[np.nd
     size = block_frames(channels)
     position = 0
     try:
-        with _SequentialFile(str(path)) as f:
+        with quiet_decoder(), _SequentialFile(str(path)) as f:
             while True:
                 try:
                     block = f.read(size, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     # the block in flight is lost, so say where it started and ended
-                    start, end = position / sample_rate, (position + size) / sample_rate
+                    declared = f.frames if 0 < f.frames < UNKNOWN_LENGTH else position + size
+                    start, end = position / sample_rate, min(position + size, declared) / sample_rate
                     raise AudioInputError(
-                        f"{path}: decoding failed between {start:.1f} and {end:.1f} s ({_reason(exc)}): "
+                        f"{path}: decoding failed between {start:.1f} and {end:.1f} s ({reason(exc)}): "
                         "the file is truncated or corrupt"
                     ) from exc
                 if block.shape[0] == 0:
@@ -67,7 +104,7 @@ def decode_blocks(path: Path, channels: int, sample_rate: int) -> Iterator[np.nd
                 if block.shape[0] < size:
                     return
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioInputError(f"{path}: not an audio file soundfile can read ({_reason(exc)})") from exc
+        raise AudioInputError(f"{path}: not an audio file soundfile can read ({reason(exc)})") from exc
 
 
 def count_frames(path: Path, channels: int, sample_rate: int) -> int:
@@ -84,9 +121,14 @@ def check_finite(block: np.ndarray, path: Path, first_frame: int, sample_rate: i
         )
 
 
-def _reason(exc: Exception) -> str:
-    """libsndfile's message without soundfile's 'Error opening ...:' prefix."""
+def reason(exc: Exception) -> str:
+    """libsndfile's message, without soundfile's "Error opening '<path>':" in front."""
     text = str(exc).strip()
-    if text.startswith("Error opening") and ": " in text:
-        text = text.split(": ", 1)[1]
-    return text.removeprefix("Error : ").rstrip(".")
+    if text.startswith("Error opening") and "': " in text:
+        text = text.split("': ", 1)[1]
+    text = text.removeprefix("Error : ").rstrip(".")
+    if "is not a regular file" in text:
+        # libsndfile's words when no decoder (its MPEG one included) recognises the data; callers
+        # have made sure it is a regular file
+        return "no decoder recognises its data"
+    return text

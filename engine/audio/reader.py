@@ -23,7 +23,7 @@ import soundfile as sf
 import soxr
 
 from dannasep.engine.audio.channels import CHANNEL_POLICIES, describe_mapping, to_stereo
-from dannasep.engine.audio.decoding import UNKNOWN_LENGTH, count_frames, decode_blocks
+from dannasep.engine.audio.decoding import UNKNOWN_LENGTH, count_frames, decode_blocks, quiet_decoder, reason
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.errors import AudioInputError
 
@@ -51,24 +51,48 @@ class AudioFileInfo:
 
     @property
     def header_is_right(self) -> bool:
-        """True when the header's length is the decoded one, so the file can be read in place."""
+        """True when the header's length is the decoded one."""
         return self.declared_frames == self.frames
 
+    @property
+    def seekable_in_place(self) -> bool:
+        """Whether ranges can be read from the file itself: its length is known to libsndfile,
+        and it is not an MP3 (whose seeking is not sample-exact and whose decoder prints to
+        stderr on damaged data)."""
+        return self.header_is_right and self.format != "MP3"
 
-def _declared_wav_data_bytes(path: Path) -> tuple[int, int] | None:
-    """(declared, present) byte counts of a RIFF/WAVE file's data chunk, or None if not WAV."""
+
+def _declared_data_bytes(path: Path) -> tuple[int, int] | None:
+    """(declared, present) byte counts of the audio chunk of a WAV, RF64 or AIFF file, or None
+    for other formats or when the header gives no size.
+
+    libsndfile sizes a truncated file of these formats by what is present, so decoding alone
+    cannot tell a cut file from a short one; the chunk's own size can.
+    """
     size = path.stat().st_size
     with open(path, "rb") as f:
         header = f.read(12)
-        if len(header) < 12 or header[:4] not in (b"RIFF", b"RIFX") or header[8:12] != b"WAVE":
+        if len(header) < 12:
             return None
-        endian = "<" if header[:4] == b"RIFF" else ">"
-        offset = 12
+        form, kind = header[:4], header[8:12]
+        if form in (b"RIFF", b"RF64") and kind == b"WAVE":
+            endian, audio = "<", b"data"
+        elif form == b"RIFX" and kind == b"WAVE":
+            endian, audio = ">", b"data"
+        elif form == b"FORM" and kind in (b"AIFF", b"AIFC"):
+            endian, audio = ">", b"SSND"
+        else:
+            return None
+        offset, wide = 12, None
         while offset + 8 <= size:
             f.seek(offset)
             chunk_id, chunk_size = struct.unpack(endian + "4sI", f.read(8))
-            if chunk_id == b"data":
-                return chunk_size, size - offset - 8
+            if chunk_id == b"ds64" and chunk_size >= 16:
+                wide = struct.unpack("<QQ", f.read(16))[1]  # RF64: the real data size (riff size first)
+            if chunk_id == audio:
+                if chunk_size == 0xFFFFFFFF:
+                    chunk_size = wide if wide not in (None, 0xFFFFFFFFFFFFFFFF) else None
+                return (chunk_size, size - offset - 8) if chunk_size else None
             offset += 8 + chunk_size + (chunk_size & 1)
     return None
 
@@ -114,13 +138,14 @@ def inspect_audio(path: str | Path) -> AudioFileInfo:
 @functools.lru_cache(maxsize=64)
 def _inspect(path: Path, _dev: int, _ino: int, _size: int, _mtime_ns: int) -> AudioFileInfo:
     try:
-        info = sf.info(str(path))
+        with quiet_decoder():
+            info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioInputError(f"{path}: not an audio file soundfile can read ({exc})") from exc
+        raise AudioInputError(f"{path}: not an audio file soundfile can read ({reason(exc)})") from exc
     if info.samplerate <= 0 or info.channels <= 0:
         raise AudioInputError(f"{path}: invalid header ({info.samplerate} Hz, {info.channels} channels)")
-    sizes = _declared_wav_data_bytes(path)
-    if sizes is not None and sizes[0] != 0xFFFFFFFF and sizes[1] < sizes[0]:
+    sizes = _declared_data_bytes(path)
+    if sizes is not None and sizes[1] < sizes[0]:
         raise AudioInputError(
             f"{path}: truncated: the header declares {sizes[0]} bytes of audio but only {sizes[1]} "
             "are present (an interrupted copy or download?)"
@@ -170,7 +195,7 @@ class AudioInput:
             declared = self.info.declared_frames
             claim = f"claims {_seconds(declared, rate)}" if declared else "gives no length"
             self.notes.append(f"the header {claim}; decoding found {_seconds(self.info.frames, rate)}, all of it used")
-        if rate == SAMPLE_RATE and self.info.header_is_right:
+        if rate == SAMPLE_RATE and self.info.seekable_in_place:
             self.length = self.info.frames
         else:
             self.length = math.ceil(self.info.frames * SAMPLE_RATE / rate)

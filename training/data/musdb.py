@@ -92,7 +92,7 @@ def _check_track(folder: Path) -> tuple[int, str | None]:
             infos[stem] = inspect_audio(path)
         except AudioInputError as exc:
             return 0, f"{stem}.wav is unreadable ({str(exc).removeprefix(f'{path}: ')})"
-        if not infos[stem].header_is_right:
+        if not infos[stem].seekable_in_place:
             return 0, f"{stem}.wav: its header gives a wrong or no length (re-save the file)"
     rates = {i.sample_rate for i in infos.values()}
     if rates != {SAMPLE_RATE}:
