@@ -171,8 +171,10 @@ def _unreadable(folder: Path, rng: np.random.Generator) -> Path:
 
 N = int(SECONDS * RATE)
 wav, rf64, aiff = _wav("base.wav"), _written("base.rf64", "RF64", "PCM_16"), _written("base.aiff", "AIFF", "PCM_16")
-flac, ogg, mp3 = _written("base.flac", "FLAC", "PCM_16"), _written("base.ogg", "OGG", "VORBIS"), _written(
-    "base.mp3", "MP3", "MPEG_LAYER_III"
+flac, ogg, mp3 = (
+    _written("base.flac", "FLAC", "PCM_16"),
+    _written("base.ogg", "OGG", "VORBIS"),
+    _written("base.mp3", "MP3", "MPEG_LAYER_III"),
 )
 
 
