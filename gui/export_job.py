@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dannasep.engine.lifeline import Lifeline
+
 CANCEL_GRACE_SECONDS = 3.0
 
 
@@ -35,8 +37,9 @@ class ExportCancelledError(Exception):
     pass
 
 
-def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel) -> None:
+def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel, lifeline: Lifeline) -> None:
     """Process entry point: reports ("progress", done, total), then ("done", paths) or ("error", text)."""
+    lifeline.hold()
     with contextlib.suppress(OSError):
         os.nice(19)
     try:
@@ -83,7 +86,10 @@ class ExportJob:
         self._queue = ctx.Queue()
         self._cancel = ctx.Event()
         self._process = ctx.Process(
-            target=_export, args=(request, self._queue, self._cancel), name="dannasep-export", daemon=True
+            target=_export,
+            args=(request, self._queue, self._cancel, Lifeline.here()),
+            name="dannasep-export",
+            daemon=True,
         )
         self.started = time.monotonic()
         self.done_fraction = 0.0
@@ -132,6 +138,9 @@ class ExportJob:
     def _kill(self) -> None:
         self._process.terminate()
         self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
         # the writer names its temporary files ".<final name>.<random>.partial" beside the targets
         for partial in self.request.out_dir.rglob(".*.partial"):
             partial.unlink(missing_ok=True)

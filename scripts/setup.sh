@@ -67,10 +67,26 @@ echo "==> installing PyTorch 2.13.0 (CPU)"
 echo "torch==2.13.0" > .venv/constraints.txt
 echo "==> installing dannasep and its Python dependencies"
 "${PIP[@]}" install -c .venv/constraints.txt -e ".[train,gui,test,onnx]"
-# importer tests compare with these; --no-deps as their torchaudio requirement would pull CUDA torch
-echo "==> installing the importers' reference implementations (demucs 2.0.3, asteroid 0.7.0)"
-"${PIP[@]}" install --no-deps demucs==2.0.3 asteroid==0.7.0
+# The peers of `dannasep bench peers`, which the importer tests also compare with: demucs 2.0.3 and
+# asteroid 0.7.0. They declare torchaudio, pytorch-lightning, lameenc... (several GB, CUDA torch
+# among them) that the parts we run never import. Installed as packages without those, pip would
+# print "ERROR: pip's dependency resolver ..." after every later install; so their code goes into
+# .venv/peers without its package metadata, on the import path through a .pth file, where pip does
+# not look. The few dependencies they do use are ordinary packages.
+echo "==> installing the peers' reference code (demucs 2.0.3, asteroid 0.7.0) into .venv/peers"
 "${PIP[@]}" install -c .venv/constraints.txt diffq asteroid-filterbanks requests huggingface-hub
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for old in demucs asteroid; do  # an earlier set-up installed them as packages
+    if .venv/bin/python -m pip --disable-pip-version-check show -q "$old" >/dev/null 2>&1; then
+        "${PIP[@]}" uninstall -y "$old"
+    fi
+done
+if [ ! -f .venv/peers/demucs/__init__.py ] || [ ! -f .venv/peers/asteroid/__init__.py ]; then
+    rm -rf .venv/peers
+    "${PIP[@]}" install --no-deps --no-compile --target .venv/peers demucs==2.0.3 asteroid==0.7.0
+    rm -rf .venv/peers/*.dist-info .venv/peers/*.egg-info .venv/peers/bin
+fi
+echo "$PWD/.venv/peers" > "$SITE/dannasep-peers.pth"
 
 echo "==> installed: $(.venv/bin/dannasep --version)"
 if [ "$RUN_DEMO" -eq 1 ]; then

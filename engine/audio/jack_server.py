@@ -8,6 +8,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+from dannasep.engine.lifeline import subprocess_options
+
 
 @contextmanager
 def jack_server(name: str = "default", playback_ports: int = 10, period: int = 512):
@@ -38,7 +40,7 @@ def jack_server(name: str = "default", playback_ports: int = 10, period: int = 5
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=env,
+        **subprocess_options(env),  # a killed test run or bench must not leave a server behind
     )
     try:
         _wait_for_server(proc, env)

@@ -2,8 +2,13 @@
 and is renamed into place only when the whole track succeeded. On any failure (a full disk, an
 interrupted run, a bad input detected late) every temporary file is removed: nothing partial is
 ever left behind, and existing files are only replaced at the final rename.
+
+A run killed with SIGKILL cannot clean up, so the next run that writes the same stems removes the
+temporary files such a run left (and reports them). A temporary file's name carries the ID of the
+process writing it, so a run never removes the files of another one still writing there.
 """
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -68,6 +73,41 @@ def ensure_writable_folder(folder: Path) -> None:
         raise OutputError(f"{folder}: the output folder is not writable ({exc.strerror})") from exc
 
 
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_partials(final: Path) -> list[Path]:
+    """Remove the temporary files of `final` left by runs that no longer exist; returns them.
+
+    Names are `.{final.name}.{pid}-{random}.partial` (older versions: `.{final.name}.{random}.partial`,
+    always stale now); those of a process still running are kept.
+    """
+    removed = []
+    for tmp in final.parent.glob(f".{final.name}.*.partial"):
+        owner = tmp.name[len(final.name) + 2 :].split("-", 1)[0]
+        if owner.isdigit() and (int(owner) == os.getpid() or _writer_alive(int(owner))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def stale_note(removed: list[Path]) -> list[str]:
+    """The line telling the user which leftovers were removed (none when nothing was)."""
+    if not removed:
+        return []
+    names = ", ".join(p.name for p in removed)
+    return [f"removed {len(removed)} unfinished file(s) left by an interrupted earlier run: {names}"]
+
+
 class StemWriter:
     """Streams (stems, channels, frames) blocks at 44.1 kHz into one file per stem.
 
@@ -84,12 +124,15 @@ class StemWriter:
         self._resamplers: dict[str, soxr.ResampleStream] = {}
         self._channels = channels
         self._committed = False
+        self.removed_stale: list[Path] = []
+        """temporary files of interrupted earlier runs, removed on entry"""
 
     def __enter__(self) -> "StemWriter":
         try:
             for stem, final in self.targets.items():
                 final.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+                self.removed_stale += remove_stale_partials(final)
+                fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}-", suffix=".partial", dir=final.parent)
                 os.close(fd)
                 self._temps[stem] = Path(tmp)
                 self._files[stem] = sf.SoundFile(

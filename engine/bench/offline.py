@@ -24,6 +24,7 @@ import torch
 
 from dannasep.engine.allocator import preloaded_library
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.lifeline import subprocess_options
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference, resolve_precision
 from dannasep.engine.separation.estimators import StemEstimator
@@ -114,7 +115,7 @@ def file_run(case: BenchCase, minutes: int, threads: int, precision: str, workdi
         precision,
         str(workdir / "out"),
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, **subprocess_options())
     values = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     if done.returncode != 0 or not {"peak_rss_kib", "rtf"} <= values.keys():
         raise RuntimeError(f"RAM worker failed for {case.label}: {done.stderr[-500:]}")

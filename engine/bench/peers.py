@@ -33,6 +33,7 @@ from dannasep.engine.bench.offline import machine_description
 from dannasep.engine.bench.peers_worker import CASES, OUT_OF_MEMORY, WARMUP_SECONDS, WorkerJob
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.lifeline import subprocess_options
 
 PEERS = {
     "demucs_v2": ("our Demucs v2, chunked with context (demucs_v2-paper.toml)", "demucs 2.0.3 apply_model(split=True)"),
@@ -158,7 +159,7 @@ def write_noise_file(path: Path, minutes: float) -> Path:
 
 def run_worker(job: WorkerJob) -> SideResult:
     cmd = [sys.executable, "-m", "dannasep.engine.bench.peers_worker", job.to_json()]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, **subprocess_options())
     reported = [line.split("=", 1) for line in done.stdout.splitlines() if "=" in line]
     seconds = tuple(float(value) for key, value in reported if key == "seconds")
     peaks = [int(value) for key, value in reported if key == "peak_rss_kib"]

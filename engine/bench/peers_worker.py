@@ -28,6 +28,7 @@ from dannasep.engine.audio.writer import AudioFormat
 from dannasep.engine.bench.ram_worker import own_peak_rss_kib
 from dannasep.engine.bench.seeded_models import build_ours
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.lifeline import hold_from_environment
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
 from dannasep.engine.separation.estimators import StemEstimator
@@ -174,6 +175,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m dannasep.engine.bench.peers_worker '<WorkerJob JSON>'", file=sys.stderr)
         return 2
+    hold_from_environment()
     job = WorkerJob.from_json(argv[0])
     torch.set_num_threads(job.threads)
     if job.memory_limit_mb is not None:

@@ -15,11 +15,13 @@ import torch
 
 from dannasep.engine.audio.writer import AudioFormat
 from dannasep.engine.constants import SOURCES
+from dannasep.engine.lifeline import hold_from_environment
 from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
 from dannasep.engine.separation.fusion import make_preset, preset_to_toml
 
 
 def main(argv: list[str]) -> int:
+    hold_from_environment()
     path, preset, size, threads, precision, out_dir = argv
     torch.set_num_threads(int(threads))
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from dannasep.engine import __version__
 from dannasep.engine.allocator import use_fast_allocator
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.lifeline import hold_from_environment
 
 COMMAND_GROUP = "dannasep.commands"
 
@@ -61,6 +62,7 @@ def _register_unavailable(subparsers, name: str, exc: ImportError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    hold_from_environment()  # started by a bench or test of ours: end with it
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

@@ -21,7 +21,7 @@ import soxr
 import torch
 
 from dannasep.engine.audio.reader import AudioInput
-from dannasep.engine.audio.writer import AudioFormat, StemWriter, ensure_writable_folder
+from dannasep.engine.audio.writer import AudioFormat, StemWriter, ensure_writable_folder, stale_note
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import CheckpointError, DannaSepError, OutputError
 from dannasep.engine.models.base import SeparationNet
@@ -211,7 +211,7 @@ class Separator:
                 outputs=targets,
                 seconds_of_audio=audio.length / SAMPLE_RATE,
                 seconds_taken=time.perf_counter() - started,
-                notes=list(audio.notes),
+                notes=list(audio.notes) + stale_note(writer.removed_stale),
                 clipped={k: v for k, v in writer.clipped.items() if v},
             )
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.lifeline import Lifeline
 from dannasep.engine.streaming.rings import SharedRing
 from dannasep.engine.streaming.worker import CTRL_STOP, STAT_SIZE, WorkerSpec, run_worker
 
@@ -55,7 +56,9 @@ class InferenceLane:
 
     def start(self, spec: WorkerSpec) -> None:
         """Spawn the process; `wait_ready` collects its answer (lanes load their models in parallel)."""
-        spec = replace(spec, runs=self.runs, out_ring=self.out_ring.name, stats=self._stats_shm.name)
+        spec = replace(
+            spec, runs=self.runs, out_ring=self.out_ring.name, stats=self._stats_shm.name, lifeline=Lifeline.here()
+        )
         ctx = multiprocessing.get_context("spawn")
         self._pipe, child = ctx.Pipe()
         name = f"dannasep-inference-{'+'.join(self.runs)}"
@@ -71,7 +74,8 @@ class InferenceLane:
         return info
 
     def stop(self, control: np.ndarray | None) -> None:
-        """Ask the process to stop (through the shared control array), then make sure it did."""
+        """Ask the process to stop (through the shared control array), then make sure it did: a
+        process is always joined, never left behind (SIGKILL as the last resort)."""
         if self.process is None:
             return
         if control is not None:
@@ -80,6 +84,9 @@ class InferenceLane:
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
         self.process = None
 
     def close(self) -> None:

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.lifeline import Lifeline
 
 # layout of the small float64 control/statistics arrays shared with the audio process
 CTRL_VERSION, CTRL_STOP, CTRL_DROPPED, CTRL_WEIGHTS = 0, 1, 2, 3
 STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST = range(4)
-STAT_HEARTBEAT, STAT_OVERRUNS = range(4, 6)
+STAT_HEARTBEAT, STAT_OVERRUNS, STAT_WEIGHTS_VERSION = range(4, 7)
 STAT_SIZE = 8
 SPIN_COUNT = 3_000
 
@@ -58,16 +59,26 @@ class WorkerSpec:
     out_capacity: int
     control: str
     stats: str
+    lifeline: Lifeline | None = None
+    """Set by the lane that starts the process: the process ends when the engine's does."""
 
 
 def read_weights(control: np.ndarray, models: tuple[str, ...]) -> dict[str, tuple[float, ...]] | None:
     """A consistent copy of the normalised weights, or None if a writer is mid-update."""
+    versioned = read_weights_versioned(control, models)
+    return versioned[1] if versioned else None
+
+
+def read_weights_versioned(
+    control: np.ndarray, models: tuple[str, ...]
+) -> tuple[float, dict[str, tuple[float, ...]]] | None:
+    """(version, weights) of a consistent copy, or None if a writer is mid-update."""
     before = control[CTRL_VERSION]
     values = control[CTRL_WEIGHTS : CTRL_WEIGHTS + len(models) * len(SOURCES)].copy()
     if before % 2 or control[CTRL_VERSION] != before:
         return None
     rows = values.reshape(len(models), len(SOURCES))
-    return {m: tuple(float(w) for w in row) for m, row in zip(models, rows, strict=True)}
+    return float(before), {m: tuple(float(w) for w in row) for m, row in zip(models, rows, strict=True)}
 
 
 def write_weights(control: np.ndarray, models: tuple[str, ...], weights: dict[str, tuple[float, ...]]) -> None:
@@ -125,6 +136,8 @@ def run_worker(spec: WorkerSpec, connection) -> None:
     from dannasep.engine.streaming.processor import StreamProcessor
     from dannasep.engine.streaming.rings import SharedRing
 
+    if spec.lifeline is not None:
+        spec.lifeline.hold()
     # OpenMP threads spin for a while after each parallel operation before they sleep. libgomp's
     # default (300,000 spins) keeps both cores busy between hops, taking the CPU the audio callback
     # needs; no spinning (OMP_WAIT_POLICY=PASSIVE) makes every small operation pay a thread wake-up,
@@ -152,9 +165,9 @@ def run_worker(spec: WorkerSpec, connection) -> None:
 
         def weights() -> dict[str, tuple[float, ...]]:
             nonlocal latest
-            fresh = read_weights(control, spec.models)
+            fresh = read_weights_versioned(control, spec.models)
             if fresh is not None:
-                latest = fresh
+                stats[STAT_WEIGHTS_VERSION], latest = fresh  # the version says which write a hop used
             return latest
 
         estimators = {m: loaded[m].estimator for m in spec.runs}
@@ -180,7 +193,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
         connection.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
         return
     latency = processor.algorithmic_latency + spec.safety
-    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, latency))
+    _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, latency), parent=os.getppid())
 
 
 def warm_up(processor, hops: int = 3) -> None:
@@ -241,12 +254,13 @@ def dropped_models(models: tuple[str, ...], mask: float) -> tuple[str, ...]:
     return tuple(m for i, m in enumerate(models) if int(mask) >> i & 1)
 
 
-def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader) -> None:
+def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, parent: int) -> None:
     hop = processor.settings.hop
     consumed = 0
     block = np.zeros((8192, 2), dtype=np.float32)
     frame = np.zeros((hop, len(SOURCES) + 1, 2), dtype=np.float32)
-    while not control[CTRL_STOP]:
+    # an engine that died cannot set CTRL_STOP: its end re-parents this process
+    while not control[CTRL_STOP] and os.getppid() == parent:
         stats[STAT_HEARTBEAT] = time.monotonic()
         available = in_ring.written - consumed
         if available > in_ring.capacity:

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from audio_fixtures import write_song
 from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.osc_packet import OscPacket
@@ -63,11 +65,12 @@ class Client:
             bundle.add_content(builder.build())
         self.sock.sendto(bundle.build().dgram, self.target)
 
-    def receive(self, seconds: float = 0.5) -> dict[str, list]:
-        """Every message received within `seconds`, latest value per address."""
+    def receive(self, seconds: float = 0.5, until: str | None = None) -> dict[str, list]:
+        """Every message received within `seconds`, latest value per address; with `until`, stop
+        as soon as that address came (then `seconds` is only the limit, for a busy machine)."""
         got: dict[str, list] = {}
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + (seconds if until is None else max(seconds, 10.0))
+        while time.monotonic() < deadline and (until is None or until not in got):
             try:
                 data = self.sock.recv(65536)
             except TimeoutError:
@@ -77,7 +80,8 @@ class Client:
         return got
 
 
-def _wait(predicate, seconds=2.0):
+def _wait(predicate, seconds=10.0):
+    """Poll until `predicate` holds; the limit only matters on a very busy machine."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
@@ -156,26 +160,29 @@ def test_a_bundle_applies_as_one_change(bridge):
 
 def test_a_future_timetag_schedules_the_bundle(bridge):
     c = Client(bridge)
-    c.send_bundle([("/stem/other/mute", 1), ("/stem/drums/mute", 1)], when=time.time() + 0.5)
-    time.sleep(0.25)
-    assert not bridge.control.state.strip_state("other").mute
-    assert _wait(lambda: bridge.control.state.strip_state("other").mute, 2.0)
+    applied = []
+    bridge.control.subscribe(lambda old, new, src: applied.append(time.time()))
+    when = time.time() + 0.5
+    c.send_bundle([("/stem/other/mute", 1), ("/stem/drums/mute", 1)], when=when)
+    assert _wait(lambda: bridge.control.state.strip_state("other").mute)
     assert bridge.control.state.strip_state("drums").mute
+    assert len(applied) == 1 and applied[0] >= when - 0.005  # at its time tag, not on arrival
 
 
 def test_feedback_reaches_two_clients_and_echoes_changes_from_any_source(bridge):
     a, b = Client(bridge), Client(bridge)
     a.send("/engine/latency")
     b.send("/engine/latency")
-    assert a.receive(0.3)["/engine/latency_samples"] == [LATENCY] and b.receive(0.3)
+    assert a.receive(until="/engine/latency_samples")["/engine/latency_samples"] == [LATENCY]
+    assert b.receive(until="/engine/latency_samples")
     a.send("/stem/vocals/mute", 1)
-    got_a, got_b = a.receive(), b.receive()
+    got_a, got_b = a.receive(until="/stem/vocals/mute"), b.receive(until="/stem/vocals/mute")
     assert got_a["/stem/vocals/mute"] == [1] and got_b["/stem/vocals/mute"] == [1]
     # a change from elsewhere (the GUI uses the same control plane) is echoed too
     from dannasep.engine.control.commands import SetGain
 
     bridge.control.apply([SetGain("bass", -12.0)], source="gui")
-    got_b = b.receive()
+    got_b = b.receive(until="/stem/bass/fader")
     assert got_b["/stem/bass/gain"] == [-12.0] and got_b["/stem/bass/fader"][0] == pytest.approx(48 / 72)
 
 
@@ -183,7 +190,7 @@ def test_refresh_sends_the_whole_state_as_one_bundle(bridge):
     c = Client(bridge)
     c.send("/stems/refresh")
     data = None
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 10.0
     while data is None and time.monotonic() < deadline:
         with contextlib.suppress(TimeoutError):
             data = c.sock.recv(65536)
@@ -204,7 +211,7 @@ def test_bad_input_is_ignored_with_rate_limited_log_lines(bridge, caplog):
     c = Client(bridge)
     before = bridge.control.state
     with caplog.at_level(logging.WARNING, logger="dannasep.osc"):
-        for _ in range(20):
+        for round_ in range(20):
             c.send("/stem/vocals/gain", "loud")  # wrong type
             c.send("/stem/vocals/gain", 1.0, 2.0)  # wrong count
             c.send("/stem/vocals/gain", float("nan"))
@@ -215,8 +222,10 @@ def test_bad_input_is_ignored_with_rate_limited_log_lines(bridge, caplog):
             c.send("/stem/vocals/weight/wavenet", 0.5)  # model not running
             c.send("/preset", "no-such-preset")
             c.sock.sendto(b"\x00garbage\xff" * 3, c.target)  # not OSC at all
-        c.send("/stem/drums/gain", -1.0)  # a valid one still goes through
-        assert _wait(lambda: bridge.control.state.strip_state("drums").gain_db == -1.0)
+            # a valid one still goes through; waiting for it paces the rounds, so that a busy
+            # receiver never lets the socket's buffer overflow (UDP would lose what does not fit)
+            c.send("/stem/drums/gain", -1.0 - round_)
+            assert _wait(lambda r=round_: bridge.control.state.strip_state("drums").gain_db == -1.0 - r)
     assert bridge.control.state.strip_state("vocals") == before.strip_state("vocals")
     assert bridge.control.state.weights == before.weights
     assert sum(bridge.stats.dropped.values()) == 20 * 10
@@ -288,7 +297,7 @@ def _rss_kb(pid: int) -> int:
 
 @pytest.mark.slow
 def test_a_flood_does_not_disturb_the_audio_and_memory_stays_flat(tmp_path):
-    write_song(tmp_path / "song.wav", 24.0)
+    song = write_song(tmp_path / "song.wav", 24.0)
     (tmp_path / "demucs.toml").write_text("[weights.demucs]\ndrums = 1\nbass = 1\nother = 1\nvocals = 1\n")
     port = _free_port()
     with jack_server(name="flood", playback_ports=2) as (_, env):
@@ -304,13 +313,21 @@ def test_a_flood_does_not_disturb_the_audio_and_memory_stays_flat(tmp_path):
                 "--osc-port",
                 str(port),
                 "--json",
+                "--record",
+                str(tmp_path / "rec"),
+                "--safety",
+                "2",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
-        time.sleep(8.0)  # models loaded, playing
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "rec").exists():  # the recorder starts with the stream: models loaded, playing
+            assert live.poll() is None and time.monotonic() < deadline, "dannasep live did not start playing"
+            time.sleep(0.1)
+        time.sleep(1.0)
         rss_before = _rss_kb(live.pid)
         flood = subprocess.run(
             [sys.executable, "-c", FLOOD, str(port), "10000", "10"], capture_output=True, text=True, timeout=60
@@ -321,6 +338,7 @@ def test_a_flood_does_not_disturb_the_audio_and_memory_stays_flat(tmp_path):
     assert live.returncode == 0, err[-2000:]
     assert int(flood.stdout) >= 90_000  # 10,000 messages per second for 10 s
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["engine_underruns"] == 0, summary
-    assert summary["device_underflows"] <= summary["seconds_played"] * 44100 / 512 / 20, summary
+    latency = summary["latency_samples"]
+    dry = sf.read(str(tmp_path / "rec" / "dry.wav"), dtype="float32")[0]
+    assert np.array_equal(dry[latency : latency + len(song)], song)  # the audio went on, to the sample
     assert rss_after - rss_before < 20_000, (rss_before, rss_after)  # kB

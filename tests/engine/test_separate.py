@@ -246,3 +246,75 @@ def test_unknown_stem_in_api():
 
     with pytest.raises(DannaSepError, match="unknown stems"):
         Separator(SeparatorConfig(stems=("piano",)))
+
+
+def test_stale_partials_of_a_killed_run_are_removed_and_reported(tmp_path, capsys, demucs_only):
+    """A SIGKILLed run leaves its hidden temporary files; the next run into the folder removes
+    those of the stems it writes, says so, and keeps those of a run still writing."""
+    song = _write(tmp_path / "s.wav", seconds=1.0)
+    folder = tmp_path / "out/s"
+    folder.mkdir(parents=True)
+    old_style = folder / ".vocals.wav.k2j4l1.partial"  # as versions before the PID in the name wrote
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = folder / f".bass.wav.{int(dead.stdout)}-x8f2.partial"
+    with subprocess.Popen(["sleep", "60"]) as writer_still_running:
+        busy = folder / f".drums.wav.{writer_still_running.pid}-q1w2.partial"
+        other_stem = tmp_path / "out/s/.piano.wav.123-abc.partial"
+        for path in (old_style, killed, busy, other_stem):
+            path.write_bytes(b"half a stem")
+        try:
+            code, out, err = _run(capsys, song, "-o", tmp_path / "out", "--preset", demucs_only)
+        finally:
+            writer_still_running.kill()
+    assert code == 0, err
+    assert "removed 2 unfinished file(s) left by an interrupted earlier run" in out
+    assert old_style.name in out and killed.name in out
+    assert not old_style.exists() and not killed.exists() and busy.exists() and other_stem.exists()
+    assert sorted(p.name for p in folder.glob("*.wav")) == [f"{s}.wav" for s in sorted(SOURCES)]
+
+
+def _flac_with_total_samples(path: Path, seconds: float, total: int) -> np.ndarray:
+    """A 16-bit stereo FLAC whose STREAMINFO total-samples field (36 bits) is set to `total`."""
+    data = np.random.default_rng(3).uniform(-0.3, 0.3, (int(seconds * 44100), 2)).astype(np.float32)
+    sf.write(str(path), data, 44100, subtype="PCM_16", format="FLAC")
+    raw = bytearray(path.read_bytes())
+    at = 8 + 10  # "fLaC", the block header, then rate/channels/bits/total packed in 8 bytes
+    packed = int.from_bytes(raw[at : at + 8], "big") & ~((1 << 36) - 1) | total
+    raw[at : at + 8] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(raw))
+    return data
+
+
+def test_a_flac_of_unknown_length_separates_like_the_same_file_with_its_length(tmp_path, capsys, demucs_only):
+    """STREAMINFO total samples 0 means "unknown" (libsndfile then says 2**63 - 1 frames): the
+    length comes from decoding, and the stems equal those of the file that declares it."""
+    known = tmp_path / "known.flac"
+    _flac_with_total_samples(known, 2.0, 88200)
+    unknown = tmp_path / "unknown.flac"
+    _flac_with_total_samples(unknown, 2.0, 0)
+    assert sf.info(str(unknown)).frames > 1 << 62
+    code, _, err = _run(capsys, known, "-o", tmp_path / "a", "--preset", demucs_only)
+    assert code == 0, err
+    code, out, err = _run(capsys, unknown, "-o", tmp_path / "b", "--preset", demucs_only)
+    assert code == 0, err
+    assert "the header gives no length; decoding found 2.00 s" in out
+    for stem in SOURCES:
+        a, _ = sf.read(str(tmp_path / f"a/known/{stem}.wav"), dtype="float32")
+        b, _ = sf.read(str(tmp_path / f"b/unknown/{stem}.wav"), dtype="float32")
+        assert np.array_equal(a, b)
+
+
+def test_the_header_of_an_interrupted_flac_write_is_refused_at_once(tmp_path, capsys, demucs_only):
+    """The first 86 bytes of a 10-minute FLAC: a header that declares 10 minutes and no audio."""
+    whole = tmp_path / "whole.flac"
+    _flac_with_total_samples(whole, 3.0, 600 * 44100)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[:86])
+    code, _, err = _run(capsys, cut, "-o", tmp_path / "out", "--preset", demucs_only)
+    assert code != 0 and "cut.flac: contains no audio samples although the header declares 600.00 s" in err
+    assert len(err.strip().splitlines()) == 1 and _files(tmp_path / "out") == []
+    # the rest of that file is 3 s of audio under a 10-minute claim: truncated
+    code, _, err = _run(capsys, whole, "-o", tmp_path / "out", "--preset", demucs_only)
+    assert code != 0 and "whole.flac: truncated: the header declares 600.00 s" in err
+    assert "but decoding ended at 3.00 s" in err
+    assert _files(tmp_path / "out") == []

@@ -7,7 +7,10 @@ through an ffmpeg subprocess, ~100x slower for training excerpts).
                                  without it, musdb's own list of the 14 MUSDB18 validation tracks is used.
 
 Every track is checked once (files present and readable, same rate, channels and length, no
-all-silent stem). A bad track is reported by name and skipped; the count is returned.
+all-silent stem). A bad track is reported by name and skipped; the count is returned. Lengths are
+counted by decoding, as for every input (engine/audio/reader.py): a header that lies about its length
+cannot make training or evaluation size anything from it, and a stem whose header gives a wrong or
+no length is skipped (its excerpts are read in place, which needs a header that is right).
 """
 
 import hashlib
@@ -20,8 +23,9 @@ import numpy as np
 import soundfile as sf
 import yaml
 
+from dannasep.engine.audio.reader import inspect_audio
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
-from dannasep.engine.errors import DannaSepError
+from dannasep.engine.errors import AudioInputError, DannaSepError
 
 STEM_FILES = ("mixture", *SOURCES)
 SPLITS = ("train", "valid", "test")
@@ -85,10 +89,12 @@ def _check_track(folder: Path) -> tuple[int, str | None]:
         if not path.is_file():
             return 0, f"missing {stem}.wav"
         try:
-            infos[stem] = sf.info(str(path))
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            return 0, f"{stem}.wav is unreadable ({exc})"
-    rates = {i.samplerate for i in infos.values()}
+            infos[stem] = inspect_audio(path)
+        except AudioInputError as exc:
+            return 0, f"{stem}.wav is unreadable ({str(exc).removeprefix(f'{path}: ')})"
+        if not infos[stem].seekable_in_place:
+            return 0, f"{stem}.wav: its header gives a wrong or no length (re-save the file)"
+    rates = {i.sample_rate for i in infos.values()}
     if rates != {SAMPLE_RATE}:
         return 0, f"sample rates {sorted(rates)} (all stems must be {SAMPLE_RATE} Hz)"
     channels = {i.channels for i in infos.values()}
@@ -99,8 +105,6 @@ def _check_track(folder: Path) -> tuple[int, str | None]:
         detail = ", ".join(f"{s} {n}" for s, n in lengths.items())
         return 0, f"stems of different lengths ({detail} frames)"
     frames = lengths["mixture"]
-    if frames == 0:
-        return 0, "empty stems"
     for stem in SOURCES:
         try:
             peak = max(
