@@ -72,17 +72,24 @@ def write_latency_chart(scores: Scores, path: Path) -> None:
     right_edge = 4 * max((p[1] for p in live), default=1.0)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     ax.plot([p[1] for p in live], [p[2] for p in live], "o-", color="tab:blue", label="streamed (live engine)")
-    offline = [p for p in points if p[1] is None]
-    offline_sdr = [p[2] for p in offline]
-    ax.plot([right_edge] * len(offline), offline_sdr, "s", color="tab:green", label="offline / render-ahead")
+    # presets with the same weights give the same offline point: one marker, their names joined
+    offline: dict[float, list[str]] = {}
     for label, latency, sdr in points:
-        ax.annotate(label.split(",")[0], (latency or right_edge, sdr), textcoords="offset points", xytext=(6, -10))
+        if latency is None:
+            offline.setdefault(round(sdr, 3), []).append(label.split(",")[0])
+    ax.plot([right_edge] * len(offline), list(offline), "s", color="tab:green", label="offline / render-ahead")
+    for label, latency, sdr in live:
+        ax.annotate(label.split(",")[0], (latency, sdr), textcoords="offset points", xytext=(6, -10))
+    for sdr, names in offline.items():
+        ax.annotate(" / ".join(names), (right_edge, sdr), textcoords="offset points", xytext=(-8, -14), ha="right")
     ax.set_xscale("log")
     left = min((p[1] for p in live), default=right_edge / 10)
-    ax.set_xlim(left / 1.5, right_edge * 2)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v * 1000:.0f} ms"))
+    ax.set_xlim(left / 1.5, right_edge * 1.5)
+    decades = [10.0**k for k in range(-3, 3) if left / 1.5 <= 10.0**k < right_edge / 2]
+    ax.set_xticks([*decades, right_edge])
+    ax.set_xticklabels([*(f"{d * 1000:.0f} ms" for d in decades), "offline"])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("latency, log scale (offline at the right)")
+    ax.set_xlabel("latency (log scale)")
     ax.set_ylabel("global SDR, mean over sources (dB)")
     ax.set_title(f"Quality against latency, median over {len(scores.tracks)} tracks")
     ax.grid(True, which="both", alpha=0.3)
