@@ -47,38 +47,32 @@ class CatalogEntry:
 
 _DANNA_CLI = "yoyololicon/danna-sep danna_sep/cli.py (model_file_url, model_file_path), commit a189b32"
 
+
+def _danna_sep_file(name: str, drive_id: str, import_kind: str, architecture: str, approx_bytes: int) -> RemoteFile:
+    """One of the authors' files on Google Drive: the URL follows from the id."""
+    return RemoteFile(
+        name=name,
+        url=f"https://drive.google.com/uc?id={drive_id}",
+        import_kind=import_kind,
+        architecture=architecture,
+        approx_bytes=approx_bytes,
+        where_read=_DANNA_CLI,
+        google_drive_id=drive_id,
+    )
+
+
 DANNA_SEP = CatalogEntry(
     name="danna-sep",
     title="the Danna-Sep authors' three networks (MDX 2021), trained on MUSDB18-HQ",
     files=(
         # the authors' CLI runs the ONNX X-UMX; their older TorchScript xumx_mwf.pth
         # (id 1DCTJQ1ei4klR9L69fjbBGILMdJAoNN78) is no longer used by it
-        RemoteFile(
-            name="xumx.onnx",
-            url="https://drive.google.com/uc?id=1rpkvcaoKmHbSP5fk0zwhmDmqiSGVXXT8",
-            import_kind="dannasep-onnx",
-            architecture="xumx",
-            approx_bytes=142_000_000,
-            where_read=_DANNA_CLI,
-            google_drive_id="1rpkvcaoKmHbSP5fk0zwhmDmqiSGVXXT8",
+        _danna_sep_file("xumx.onnx", "1rpkvcaoKmHbSP5fk0zwhmDmqiSGVXXT8", "dannasep-onnx", "xumx", 142_000_000),
+        _danna_sep_file(
+            "unet_attention.pth", "1qzBbT8UIKKWNMs-kiB3MNHGccdwdBJVf", "dannasep-torchscript", "unet", 63_000_000
         ),
-        RemoteFile(
-            name="unet_attention.pth",
-            url="https://drive.google.com/uc?id=1qzBbT8UIKKWNMs-kiB3MNHGccdwdBJVf",
-            import_kind="dannasep-torchscript",
-            architecture="unet",
-            approx_bytes=63_000_000,
-            where_read=_DANNA_CLI,
-            google_drive_id="1qzBbT8UIKKWNMs-kiB3MNHGccdwdBJVf",
-        ),
-        RemoteFile(
-            name="demucs_4_decoders.pth",
-            url="https://drive.google.com/uc?id=1slSKOd7P-YmJ0HnjzaTOKQaOn3pQN0Ge",
-            import_kind="dannasep-torchscript",
-            architecture="demucs",
-            approx_bytes=768_000_000,
-            where_read=_DANNA_CLI,
-            google_drive_id="1slSKOd7P-YmJ0HnjzaTOKQaOn3pQN0Ge",
+        _danna_sep_file(
+            "demucs_4_decoders.pth", "1slSKOd7P-YmJ0HnjzaTOKQaOn3pQN0Ge", "dannasep-torchscript", "demucs", 768_000_000
         ),
     ),
     licence="MIT (the danna-sep package's setup.py); trained on MUSDB18-HQ, whose licence allows research use",
