@@ -32,6 +32,19 @@ def write_song(path: Path, seconds: float, seed: int = 0) -> np.ndarray:
     return mix
 
 
+def assert_played_in_time(dry: np.ndarray, song: np.ndarray, latency: int, at_least: float = 0.9) -> np.ndarray:
+    """Check the recorded dry mix against the song: every sample that played is the song's own,
+    exactly `latency` samples late, and at least `at_least` of the song played. A block the
+    inference did not deliver in time (an under-run, on a machine busier than the margins allow)
+    plays silence in every channel, so it shows as an all-zero frame. Returns the played mask."""
+    segment = dry[latency : latency + len(song)]
+    assert len(segment) == len(song), "the recording ends before the song does"
+    played = np.any(segment != 0, axis=1)
+    assert played.mean() >= at_least, f"only {played.mean():.0%} of the song played"
+    assert np.array_equal(segment[played], song[played]), "the dry mix is not the song, aligned to the sample"
+    return played
+
+
 def write_dataset(root: Path, train=3, valid=1, test=1, seconds=3.0) -> Path:
     names = {"train": [f"t{i}" for i in range(train + valid)], "test": [f"e{i}" for i in range(test)]}
     seed = 0

@@ -188,7 +188,14 @@ def run(args) -> int:
         "hops": final.hops,
         "dropped_models": list(final.dropped),
         "recorded": [str(p) for p in recorded],
+        "recording_lost_seconds": round(engine.recording_lost_frames / SAMPLE_RATE, 3),
     }
+    if engine.recording_lost_frames:
+        print(
+            f"warning: the disk could not keep up with the recording: {summary['recording_lost_seconds']} s "
+            "are silence in the recorded files (the rest stays aligned)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(summary))
     else:

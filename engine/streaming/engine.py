@@ -172,6 +172,7 @@ class LiveEngine:
         self._callback_seconds = np.zeros(1 << 16)  # duration of the latest callbacks, a ring
         self._callback_count = 0
         self.underruns = 0
+        self.recording_lost_frames = 0
         self.device_underflows = 0
         self._position = 0  # stream samples fed so far
         self._finished_at: int | None = None
@@ -296,6 +297,7 @@ class LiveEngine:
             self._stream = None
         if getattr(self, "_recorder", None):
             recorded = self._recorder.stop()
+            self.recording_lost_frames = self._recorder.lost_frames
             self._recorder = None
         for lane in self._lanes:
             lane.stop(self._ctrl)

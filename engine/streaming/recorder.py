@@ -1,6 +1,7 @@
 """Recording what the engine played, per strip: the audio callback copies each block into a
 preallocated ring (never touching files), and a thread drains the ring into WAV files, renamed
-into place when recording stops."""
+into place when recording stops. A block that finds the ring full (the disk writer starved) is
+written as silence of its length, so everything after it stays aligned, and is counted."""
 
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ from dannasep.engine.audio.writer import AudioFormat, StemWriter
 from dannasep.engine.constants import SOURCES
 
 RECORDED = (*SOURCES, "dry", "mix")
+MAX_GAPS = 4096
 
 
 class Recorder:
@@ -19,7 +21,12 @@ class Recorder:
         self._ring = np.zeros((capacity, len(RECORDED), 2), dtype=np.float32)
         self._written = 0  # callback's counter
         self._read = 0  # writer thread's counter
-        self.overflows = 0
+        # (ring position, frames) of each block lost to a full ring; the callback appends, the writer
+        # reads up to _gap_count; both preallocated so the callback never allocates
+        self._gaps = np.zeros((MAX_GAPS, 2), dtype=np.int64)
+        self._gap_count = 0
+        self._gaps_written = 0
+        self.lost_frames = 0
         self._stop = threading.Event()
         targets = {name: self.folder / f"{name}.wav" for name in RECORDED}
         self._writer = StemWriter(targets, AudioFormat("wav", "float"))
@@ -34,7 +41,10 @@ class Recorder:
         n = post.shape[0]
         cap = self._ring.shape[0]
         if self._written + n - self._read > cap:
-            self.overflows += 1
+            self.lost_frames += n
+            if self._gap_count < MAX_GAPS:
+                self._gaps[self._gap_count] = (self._written, n)
+                self._gap_count += 1
             return
         offset = self._written % cap
         first = min(n, cap - offset)
@@ -45,17 +55,30 @@ class Recorder:
     def _drain(self) -> None:
         while True:
             stopping = self._stop.wait(0.05)
-            end = self._written
-            cap = self._ring.shape[0]
-            while self._read < end:
-                offset = self._read % cap
-                n = min(end - self._read, cap - offset)
-                block = self._ring[offset : offset + n]
-                for i, name in enumerate(RECORDED):
-                    self._writer.write(name, block[:, i, :].T)
-                self._read += n
+            self._write_until(self._written)
             if stopping:
                 return
+
+    def _write_until(self, end: int) -> None:
+        cap = self._ring.shape[0]
+        while True:
+            if self._gaps_written < self._gap_count and self._gaps[self._gaps_written, 0] == self._read:
+                silence = np.zeros((2, int(self._gaps[self._gaps_written, 1])), dtype=np.float32)
+                for name in RECORDED:
+                    self._writer.write(name, silence)
+                self._gaps_written += 1
+                continue
+            if self._read >= end:
+                return
+            stop = end
+            if self._gaps_written < self._gap_count:
+                stop = min(stop, int(self._gaps[self._gaps_written, 0]))
+            offset = self._read % cap
+            n = min(stop - self._read, cap - offset)
+            block = self._ring[offset : offset + n]
+            for i, name in enumerate(RECORDED):
+                self._writer.write(name, block[:, i, :].T)
+            self._read += n
 
     def stop(self) -> list[Path]:
         self._stop.set()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from audio_fixtures import write_song
+from audio_fixtures import assert_played_in_time, write_song
 
 from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.bench.live import LiveBenchConfig, format_live_table, run_case
@@ -50,19 +50,6 @@ def _recorded(folder: Path) -> dict[str, np.ndarray]:
     return {name: sf.read(str(folder / f"{name}.wav"), dtype="float32")[0] for name in (*SOURCES, "dry", "mix")}
 
 
-def _played_in_time(dry: np.ndarray, song: np.ndarray, latency: int, at_least: float = 0.9) -> np.ndarray:
-    """Check the recorded dry mix against the song: every sample that played is the song's own,
-    exactly `latency` samples late, and at least `at_least` of the song played. A block the
-    inference did not deliver in time (an under-run, on a machine busier than the margins allow)
-    plays silence in every channel, so it shows as an all-zero frame. Returns the played mask."""
-    segment = dry[latency : latency + len(song)]
-    assert len(segment) == len(song), "the recording ends before the song does"
-    played = np.any(segment != 0, axis=1)
-    assert played.mean() >= at_least, f"only {played.mean():.0%} of the song played"
-    assert np.array_equal(segment[played], song[played]), "the dry mix is not the song, aligned to the sample"
-    return played
-
-
 def _play(engine: LiveEngine, seconds: float | None = None) -> dict[str, np.ndarray]:
     engine.start()
     try:
@@ -93,7 +80,7 @@ def test_all_three_models_play_the_whole_song_through_the_cli(jack, tmp_path):
     rec = _recorded(tmp_path / "rec")
     latency = summary["latency_samples"]
     assert latency == pytest.approx((3 + 0.5 + 6) * SAMPLE_RATE, abs=0.05 * SAMPLE_RATE)
-    _played_in_time(rec["dry"], song, latency, at_least=0.25)
+    assert_played_in_time(rec["dry"], song, latency, at_least=0.25)
     assert not rec["dry"][:latency].any()
     for stem in SOURCES:
         assert np.sqrt(np.mean(rec[stem][latency:] ** 2)) > 1e-3, f"{stem} is silent"
@@ -209,7 +196,7 @@ def test_models_split_between_two_processes_sum_to_the_one_process_stems(jack, t
     latency = latencies[1]
     both = np.ones(len(song), bool)
     for processes in (1, 2):
-        both &= _played_in_time(recorded[processes]["dry"], song, latency)
+        both &= assert_played_in_time(recorded[processes]["dry"], song, latency)
     for stem in SOURCES:
         one, two = (recorded[n][stem][latency : latency + len(song)][both] for n in (1, 2))
         assert np.sqrt(np.mean(one**2)) > 1e-3, stem
