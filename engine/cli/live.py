@@ -16,6 +16,9 @@ from dannasep.engine.cli.common import (
     weights_choice,
 )
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.midi.control import MidiControl
+from dannasep.engine.midi.inputs import open_midi_input
+from dannasep.engine.midi.mapping import load_midi_map
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.separation.fusion import list_presets
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
@@ -81,6 +84,21 @@ def register(subparsers) -> None:
         metavar="PORT",
         help="send feedback to this port on each client's host (default: the client's source port)",
     )
+    midi = parser.add_argument_group("MIDI control (the default mapping is in the README)")
+    midi.add_argument(
+        "--midi",
+        metavar="SOURCE",
+        help="take MIDI from 'jack' (port dannasep-midi:midi_in), 'alsa' (a virtual ALSA port) or an ALSA port name",
+    )
+    midi.add_argument(
+        "--midi-map",
+        default="default",
+        metavar="NAME-or-TOML",
+        help="mapping of CC and notes to controls: a name in presets/midi or a .toml (default: %(default)s)",
+    )
+    midi.add_argument(
+        "--midi-connect", nargs="+", default=(), metavar="PORT", help="JACK MIDI ports to connect at start"
+    )
     tuning = parser.add_argument_group("engine tuning")
     tuning.add_argument("--blocksize", type=int, default=512, help="audio block in samples (default: %(default)s)")
     add_live_timing_options(tuning)
@@ -105,6 +123,7 @@ def run(args) -> int:
     if args.file is None:
         print("dannasep live: give a FILE to play (or --list-devices)", file=sys.stderr)
         return 2
+    midi_map = load_midi_map(args.midi_map) if args.midi else None
     timing, processes = live_options(args).resolve(args.preset)
     weights = weights_choice(args, streaming=True)
     print(weights.describe())
@@ -129,7 +148,7 @@ def run(args) -> int:
         print(f"note: {note}")
     print("starting the inference process (loading models)...", flush=True)
     engine.start()
-    bridge = None
+    bridge = midi_input = None
     try:
         if args.osc_port is not None:
             bridge = OscBridge(
@@ -145,6 +164,10 @@ def run(args) -> int:
             )
             bridge.start()
             print(f"OSC on {args.osc_host}:{bridge.address[1]} (UDP)")
+        if midi_map is not None:
+            midi_control = MidiControl(engine.control, midi_map)
+            midi_input = open_midi_input(args.midi, midi_control.handle, connect=args.midi_connect)
+            print(f"MIDI from {args.midi} ({len(midi_map.bindings)} controls mapped by {midi_map.source})")
         status = engine.status()
         print(
             f"playing {args.file.name} on {engine.output_device.name} ({engine.output_device.host_api}); "
@@ -173,6 +196,8 @@ def run(args) -> int:
     finally:
         if bridge is not None:
             bridge.stop()
+        if midi_input is not None:
+            midi_input.close()
         recorded = engine.stop()
     print()
     summary = {

@@ -1,0 +1,1 @@
+"""MIDI control: controllers' Control Change and Note messages become control-plane commands."""
