@@ -6,7 +6,9 @@ declares its full length, an MP3's count is an estimate. Nothing may be sized fr
 so every reader counts the frames by decoding them, a block at a time, before it plans any work.
 """
 
+import io
 import os
+import struct
 import sys
 import threading
 from collections.abc import Iterator
@@ -70,6 +72,100 @@ class _SequentialFile(sf.SoundFile):
         return False
 
 
+class _FileView(io.RawIOBase):
+    """A file's bytes from `start` on, with some bytes replaced (`patches`: file offset -> bytes),
+    as a file of its own: what libsndfile needs to read a WAV's audio as RAW, or a FLAC whose
+    declared length it must not trust."""
+
+    def __init__(self, path: Path, start: int = 0, patches: dict[int, bytes] | None = None):
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._start = start
+        self._patches = patches or {}
+        self._file.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        at = self._file.tell()
+        count = self._file.readinto(buffer)
+        for offset, data in self._patches.items():
+            lo, hi = max(offset, at), min(offset + len(data), at + count)
+            if lo < hi:
+                memoryview(buffer)[lo - at : hi - at] = data[lo - offset : hi - offset]
+        return count
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            position += self._start
+        return self._file.seek(position, whence) - self._start
+
+    def tell(self) -> int:
+        return self._file.tell() - self._start
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def unsized_wav_audio(path: Path) -> int | None:
+    """Where the audio of a RIFF WAV starts when its data chunk declares 0 bytes yet audio follows
+    (a recorder or streaming encoder that never went back to fill in the size), else None.
+    libsndfile reads such a file as empty; its audio runs to the end of the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                return offset + 8 if chunk_size == 0 and size > offset + 8 else None
+            offset += 8 + chunk_size + (chunk_size & 1)
+    return None
+
+
+FLAC_TOTAL_SAMPLES_AT = 8 + 13
+"""File offset of the byte whose low nibble starts STREAMINFO's 36-bit total-samples field
+("fLaC", the block header, then 13 bytes of block sizes, frame sizes, rate, channels, bits)."""
+
+
+def flac_length_unknown(path: Path) -> dict[int, bytes] | None:
+    """The patch that makes a FLAC's STREAMINFO say "length unknown", or None for other files.
+    libsndfile stops at the declared count, so audio past a too-small count would be lost;
+    without a count it decodes to the end, and decoding finds the real length."""
+    with open(path, "rb") as f:
+        head = f.read(FLAC_TOTAL_SAMPLES_AT + 5)
+    if len(head) < FLAC_TOTAL_SAMPLES_AT + 5 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:
+        return None
+    return {FLAC_TOTAL_SAMPLES_AT: bytes([head[FLAC_TOTAL_SAMPLES_AT] & 0xF0, 0, 0, 0, 0])}
+
+
+@contextmanager
+def _open_front_to_back(path: Path) -> Iterator[sf.SoundFile]:
+    """The file opened for one pass front to back, reading all the audio it holds whatever its
+    header says."""
+    audio_at = unsized_wav_audio(path)
+    if audio_at is not None:
+        info = sf.info(str(path))
+        raw = dict(format="RAW", samplerate=info.samplerate, channels=info.channels, subtype=info.subtype)
+        with _FileView(path, start=audio_at) as view, _SequentialFile(view, endian="LITTLE", **raw) as f:
+            yield f
+        return
+    patches = flac_length_unknown(path)
+    if patches is not None:
+        with _FileView(path, patches=patches) as view, _SequentialFile(view) as f:
+            yield f
+        return
+    with _SequentialFile(str(path)) as f:
+        yield f
+
+
 def block_frames(channels: int) -> int:
     """Frames per block for `channels` channels (never below one)."""
     return max(1, BLOCK_SAMPLES // max(1, channels))
@@ -84,7 +180,7 @@ def decode_blocks(path: Path, channels: int, sample_rate: int) -> Iterator[np.nd
     size = block_frames(channels)
     position = 0
     try:
-        with quiet_decoder(), _SequentialFile(str(path)) as f:
+        with quiet_decoder(), _open_front_to_back(path) as f:
             while True:
                 try:
                     block = f.read(size, dtype="float32", always_2d=True)

@@ -285,22 +285,51 @@ def _flac_with_total_samples(path: Path, seconds: float, total: int) -> np.ndarr
     return data
 
 
-def test_a_flac_of_unknown_length_separates_like_the_same_file_with_its_length(tmp_path, capsys, demucs_only):
-    """STREAMINFO total samples 0 means "unknown" (libsndfile then says 2**63 - 1 frames): the
-    length comes from decoding, and the stems equal those of the file that declares it."""
-    known = tmp_path / "known.flac"
-    _flac_with_total_samples(known, 2.0, 88200)
-    unknown = tmp_path / "unknown.flac"
-    _flac_with_total_samples(unknown, 2.0, 0)
-    assert sf.info(str(unknown)).frames > 1 << 62
+def _wav_with_data_size(path: Path, seconds: float, size: int | None) -> None:
+    """A 16-bit WAV whose data chunk declares `size` bytes (None: the right size); 0 is what a
+    recorder that never finished its header leaves."""
+    data = np.random.default_rng(3).uniform(-0.3, 0.3, (int(seconds * 44100), 2)).astype(np.float32)
+    sf.write(str(path), data, 44100, subtype="PCM_16")
+    if size is not None:
+        raw = bytearray(path.read_bytes())
+        at = raw.index(b"data") + 4
+        raw[at : at + 4] = size.to_bytes(4, "little")
+        path.write_bytes(bytes(raw))
+
+
+def _with_declared_length(path: Path, frames: int | None) -> None:
+    """2 s of 16-bit audio in a FLAC or WAV whose header declares `frames` (None: the right count)."""
+    if path.suffix == ".flac":
+        _flac_with_total_samples(path, 2.0, 88200 if frames is None else frames)
+    else:
+        _wav_with_data_size(path, 2.0, None if frames is None else frames * 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "note"),
+    [
+        ("unknown.flac", 0, "the header gives no length"),
+        ("short.flac", 1000, "the header claims 0.02 s"),
+        ("unsized.wav", 0, "the header gives no length"),
+    ],
+)
+def test_a_header_that_understates_the_length_loses_nothing(tmp_path, capsys, demucs_only, name, declared, note):
+    """A FLAC whose STREAMINFO gives no length (total samples 0: libsndfile then says 2**63 - 1
+    frames) or too small a one (libsndfile stops there), and a WAV whose data chunk declares 0
+    bytes (libsndfile reads it as empty): the length comes from decoding all the audio the file
+    holds, and the stems equal those of the same audio with a right header."""
+    known = tmp_path / f"known{Path(name).suffix}"
+    _with_declared_length(known, None)
+    understated = tmp_path / name
+    _with_declared_length(understated, declared)
     code, _, err = _run(capsys, known, "-o", tmp_path / "a", "--preset", demucs_only)
     assert code == 0, err
-    code, out, err = _run(capsys, unknown, "-o", tmp_path / "b", "--preset", demucs_only)
+    code, out, err = _run(capsys, understated, "-o", tmp_path / "b", "--preset", demucs_only)
     assert code == 0, err
-    assert "the header gives no length; decoding found 2.00 s" in out
+    assert f"{note}; decoding found 2.00 s, all of it used" in out
     for stem in SOURCES:
         a, _ = sf.read(str(tmp_path / f"a/known/{stem}.wav"), dtype="float32")
-        b, _ = sf.read(str(tmp_path / f"b/unknown/{stem}.wav"), dtype="float32")
+        b, _ = sf.read(str(tmp_path / f"b/{understated.stem}/{stem}.wav"), dtype="float32")
         assert np.array_equal(a, b)
 
 
