@@ -73,6 +73,7 @@ class Session:
 
     def __post_init__(self):
         self._loader: threading.Thread | None = None
+        self._generation = 0  # which load() is current; an engine loaded for an older one is stopped
         self._pending: tuple[LiveEngine | None, str] | None = None
         self._lock = threading.Lock()
         self._levels = None
@@ -94,18 +95,38 @@ class Session:
     def load(self, path: Path | None, input_device: str | None = None) -> None:
         """Start playing `path`, or the live `input_device` when path is None; returns at once."""
         self.close_engine()
+        generation = self._supersede_loads()
         self.error = ""
         self.loading = True
         self.source = Path(path) if path is not None else None
         self._loader = threading.Thread(
-            target=self._load, args=(self.source, input_device), name="dannasep-load", daemon=True
+            target=self._load,
+            args=(self.source, input_device, generation, self._loader),
+            name="dannasep-load",
+            daemon=True,
         )
         self._loader.start()
 
     def load_input(self, device: str) -> None:
         self.load(None, device)
 
-    def _load(self, path: Path | None, input_device: str | None) -> None:
+    def _supersede_loads(self) -> int:
+        """Make every earlier load() stale: an engine it already delivered is stopped here, one still
+        loading is stopped by its loader when it is ready. Returns the new generation."""
+        with self._lock:
+            self._generation += 1
+            pending, self._pending = self._pending, None
+        if pending is not None and pending[0] is not None:
+            pending[0].stop()
+        return self._generation
+
+    def _load(
+        self, path: Path | None, input_device: str | None, generation: int, previous: threading.Thread | None
+    ) -> None:
+        if previous is not None:
+            previous.join()  # PortAudio is not thread-safe: one loader opens or stops a device at a time
+        if generation != self._generation:
+            return  # superseded before it began
         try:
             if path is not None:
                 with AudioInput.open(path):
@@ -134,7 +155,11 @@ class Session:
         except Exception as exc:
             result = (None, f"{type(exc).__name__}: {exc}")
         with self._lock:
-            self._pending = result
+            if generation == self._generation:
+                self._pending = result
+                return
+        if result[0] is not None:  # superseded while loading (another file, or the app closing)
+            result[0].stop()
 
     def _carry_over(self) -> list[Command]:
         """Mixer settings the user made before (or while) loading survive the new file."""
@@ -223,6 +248,12 @@ class Session:
         return self.export
 
     def shutdown(self) -> None:
+        """Stop everything this session started, a load in progress included (waited for, so no
+        device is being opened once this returns)."""
         if self.export is not None:
             self.export.cancel()
+        self._supersede_loads()
+        loader = self._loader
+        if loader is not None and loader.is_alive():
+            loader.join()
         self.close_engine()
