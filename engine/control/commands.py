@@ -13,16 +13,19 @@ class CommandError(ValueError):
 
 
 def strip_name(strip: str | int) -> str:
-    """A strip by name or by 1-based index (1-4 the stems in SOURCES order, 5 the dry mix)."""
+    """The one strip parser (GUI, OSC, CLI): a name in STRIPS, or a stem by 1-based index in
+    SOURCES order, as a number or digits (the dry mix has no index: it is not a stem)."""
     if isinstance(strip, bool):
         raise CommandError(f"unknown strip {strip!r}")
+    if isinstance(strip, str) and strip.isdigit():
+        strip = int(strip)
     if isinstance(strip, int):
-        if 1 <= strip <= len(STRIPS):
-            return STRIPS[strip - 1]
-        raise CommandError(f"strip index {strip} is out of range 1..{len(STRIPS)}")
+        if 1 <= strip <= len(SOURCES):
+            return SOURCES[strip - 1]
+        raise CommandError(f"stem index {strip} is out of range 1..{len(SOURCES)}")
     if strip in STRIPS:
         return strip
-    raise CommandError(f"unknown strip {strip!r}; use {', '.join(STRIPS)} or 1..{len(STRIPS)}")
+    raise CommandError(f"unknown strip {strip!r}; use {', '.join(STRIPS)} or 1..{len(SOURCES)}")
 
 
 def _finite(name: str, value) -> float:

@@ -36,9 +36,9 @@ from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.control.taper import peak_to_meter
 from dannasep.engine.errors import DannaSepError, PresetError
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.osc import feedback
 from dannasep.engine.osc.addresses import OscInputError, PresetRequest, parse
-from dannasep.engine.separation.fusion import load_preset
 
 log = logging.getLogger("dannasep.osc")
 
