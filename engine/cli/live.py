@@ -16,8 +16,8 @@ from dannasep.engine.cli.common import (
     weights_choice,
 )
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.fusion.presets import list_presets
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
-from dannasep.engine.separation.fusion import list_presets
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
 
 
@@ -120,7 +120,7 @@ def run(args) -> int:
         wiener_iterations=args.wiener_iterations,
         threads=args.threads,
         processes=processes,
-        **timing.config_fields(),
+        timing=timing,
         record_dir=args.record,
         loop=args.loop,
     )
