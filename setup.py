@@ -1,4 +1,5 @@
-"""Maps the top-level folders onto the `dannasep` namespace (DESIGN.md §2).
+"""Maps the top-level folders onto the `dannasep` namespace (dannasep.engine, dannasep.gui,
+dannasep.training), so nothing generic such as `engine` lands in site-packages.
 
 pyproject.toml cannot express "every subpackage of engine/ installs as dannasep.engine.*", so this
 file computes the package list; all other metadata lives in pyproject.toml.

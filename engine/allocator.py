@@ -2,11 +2,10 @@
 
 The networks allocate and free activations of hundreds of megabytes per layer (the paper U-Net's
 full-resolution feature maps). glibc serves blocks that large with fresh mmap()s and returns them
-on free(), so every layer page-faults its output in again: a quarter of the CPU time of a U-Net
-pass went to the kernel. tcmalloc keeps freed pages for reuse; measured side by side on the
-2-core VM, the paper preset separates 30 s of audio 1.6x faster (RTF 0.47 -> 0.29 in bf16) for
-about 30 % more peak RAM. The allocator can only be chosen before the process starts, so the command re-executes
-itself once with LD_PRELOAD set. DANNASEP_ALLOCATOR=system keeps glibc's.
+on free(), so every layer page-faults its output in again; tcmalloc keeps freed pages for reuse,
+faster for some more peak RAM (README, Benchmarks). The allocator can only be chosen before the
+process starts, so the command re-executes itself once with LD_PRELOAD set.
+DANNASEP_ALLOCATOR=system keeps glibc's.
 """
 
 import ctypes.util

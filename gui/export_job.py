@@ -48,7 +48,8 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel, lif
     try:
         from dannasep.engine.audio.writer import AudioFormat
         from dannasep.engine.errors import DannaSepError
-        from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
+        from dannasep.engine.separation.naming import OutputNaming
+        from dannasep.engine.separation.separator import Separator, SeparatorConfig
 
         separator = Separator(
             SeparatorConfig(

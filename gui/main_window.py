@@ -4,8 +4,6 @@ control state, meters and engine status (the audio thread never calls Qt), so ch
 OSC appear here and changes made here are echoed to OSC clients by the engine's control plane.
 """
 
-import math
-import tempfile
 from pathlib import Path
 
 from PyQt6.QtCore import QSettings, Qt, QTimer
@@ -14,12 +12,10 @@ from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -36,30 +32,22 @@ from dannasep.engine.control.commands import (
     SetMonitor,
     SetMute,
     SetSolo,
-    SetWeight,
-    SetWeights,
     ToggleMute,
     ToggleSolo,
 )
 from dannasep.engine.control.state import STRIPS
-from dannasep.engine.errors import DannaSepError
-from dannasep.engine.models.checkpoint import read_sidecar
-from dannasep.engine.separation.fusion import list_presets, load_preset, make_preset, preset_to_toml
 from dannasep.engine.weights.location import weights_home
+from dannasep.gui.export_panel import ExportPanel
+from dannasep.gui.fusion_panel import FusionPanel
 from dannasep.gui.session import Session, SessionSettings
+from dannasep.gui.status_text import clock, describe_weights, status_line
 from dannasep.gui.widgets.export_dialog import ExportDialog
-from dannasep.gui.widgets.fusion import FusionMatrix
 from dannasep.gui.widgets.strip import StripWidget
 from dannasep.gui.widgets.waveform import WaveformView
 from dannasep.gui.widgets.weights_dialog import WeightsDialog
 
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
-MODELS = ("xumx", "unet", "demucs")
 RECENT_LIMIT = 8
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
 class MainWindow(QMainWindow):
@@ -78,8 +66,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Danna-Sep Live")
         self.setObjectName("main-window")
         self.setAcceptDrops(True)
-        self._remembered: dict[str, tuple[float, ...]] = {}
-        self._tempdir = tempfile.TemporaryDirectory(prefix="dannasep-gui-")
         self.error_box: QMessageBox | None = None
         self._build()
         self._build_menus()
@@ -135,44 +121,21 @@ class MainWindow(QMainWindow):
             strip.solo_toggled.connect(lambda s, on: self.session.apply([SetSolo(s, on)]))
             self.strips[name] = strip
             strips_row.addWidget(strip)
-        self.fusion = FusionMatrix(list(MODELS))
-        self.fusion.weight_changed.connect(lambda stem, model, v: self.session.apply([SetWeight(stem, model, v)]))
-        self.fusion.model_toggled.connect(self._model_toggled)
-        self.preset_combo = QComboBox()
-        self.preset_combo.setObjectName("preset")
-        self.preset_combo.addItems(list_presets())
-        self.preset_combo.activated.connect(lambda _i: self.load_preset(self.preset_combo.currentText()))
-        save = QPushButton("Save preset…")
-        save.clicked.connect(self.save_preset)
-        open_preset = QPushButton("Load preset…")
-        open_preset.clicked.connect(self.open_preset_file)
-        presets_row = QHBoxLayout()
-        presets_row.addWidget(QLabel("Preset"))
-        presets_row.addWidget(self.preset_combo)
-        presets_row.addWidget(open_preset)
-        presets_row.addWidget(save)
-        presets_row.addStretch(1)
-        fusion_box = QGroupBox("Fusion weights (per stem, normalised to 100%)")
-        fusion_layout = QVBoxLayout(fusion_box)
-        fusion_layout.addLayout(presets_row)
-        fusion_layout.addWidget(self.fusion)
-        self.export_bar = QProgressBar()
-        self.export_bar.setObjectName("export-progress")
-        self.export_bar.setVisible(False)
-        self.export_cancel = QPushButton("Cancel export")
-        self.export_cancel.setObjectName("export-cancel")
-        self.export_cancel.setVisible(False)
-        self.export_cancel.clicked.connect(self.cancel_export)
-        export_row = QHBoxLayout()
-        export_row.addWidget(self.export_bar, stretch=1)
-        export_row.addWidget(self.export_cancel)
+        self.fusion_panel = FusionPanel(self.session, self.settings, self.show_error)
+        self.fusion, self.preset_combo = self.fusion_panel.matrix, self.fusion_panel.preset_combo
+        self.load_preset, self.save_preset = self.fusion_panel.load_preset, self.fusion_panel.save_preset
+        self.export_panel = ExportPanel(
+            self.session, self.settings, self.show_error, lambda text: self.statusBar().showMessage(text, 10_000)
+        )
+        self.export_cancel = self.export_panel.cancel_button
+        self.start_export, self._refresh_export = self.export_panel.start, self.export_panel.refresh
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addLayout(top)
         layout.addWidget(self.waveform)
         layout.addLayout(strips_row, stretch=1)
-        layout.addWidget(fusion_box)
-        layout.addLayout(export_row)
+        layout.addWidget(self.fusion_panel)
+        layout.addWidget(self.export_panel)
         self.setCentralWidget(central)
         self.status_label = QLabel("no file loaded")
         self.status_label.setObjectName("status")
@@ -300,49 +263,6 @@ class MainWindow(QMainWindow):
     def _loop_requested(self, region) -> None:
         self.session.apply([SetLoop(None) if region is None else SetLoop(*region)])
 
-    def _model_toggled(self, model: str, on: bool) -> None:
-        raw = dict(self.session.control.state.weights)
-        if not on:
-            self._remembered[model] = raw.get(model, (0.0,) * 4)
-            raw[model] = (0.0,) * len(SOURCES)
-        else:
-            raw[model] = self._remembered.pop(model, None) or load_preset("paper").weights.get(model, (0.25,) * 4)
-        if all(sum(row[i] for row in raw.values()) <= 0 for i in range(len(SOURCES))):
-            self.show_error("at least one model must stay enabled")
-            return
-        self.session.apply([SetWeights(tuple(raw.items()), self.session.control.state.preset)])
-
-    # -- presets ---------------------------------------------------------------------------------
-    def load_preset(self, name_or_path: str) -> None:
-        try:
-            preset = load_preset(name_or_path)
-        except DannaSepError as exc:
-            self.show_error(str(exc))
-            return
-        self.session.apply([SetWeights(tuple(preset.weights.items()), preset.name)])
-        self.settings.setValue("preset", name_or_path)
-
-    def open_preset_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load fusion preset", str(Path.home()), "Presets (*.toml)")
-        if path:
-            self.load_preset(path)
-
-    def save_preset(self, path: str | None = None) -> Path | None:
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save fusion preset", str(Path.home() / "my-preset.toml"), "Presets (*.toml)"
-            )
-        if not path:
-            return None
-        state = self.session.control.state
-        try:
-            preset = make_preset(Path(path).stem, dict(state.weights), f"saved from Danna-Sep Live ({state.preset})")
-            Path(path).write_text(preset_to_toml(preset))
-        except (DannaSepError, OSError) as exc:
-            self.show_error(f"cannot save the preset: {exc}")
-            return None
-        return Path(path)
-
     # -- weights ---------------------------------------------------------------------------------
     def _restored_weights(self) -> str | None:
         """The weights chosen last time, if still installed (a removed set falls back to the default)."""
@@ -381,48 +301,6 @@ class MainWindow(QMainWindow):
             self.start_export(dialog)
         return dialog
 
-    def start_export(self, dialog: ExportDialog) -> None:
-        """Export what is heard: the current fusion weights, written to a temporary preset."""
-        state = self.session.control.state
-        preset_path = Path(self._tempdir.name) / "current.toml"
-        try:
-            preset_path.write_text(preset_to_toml(make_preset("current", dict(state.weights))))
-            # export is the offline quality path: the installed paper-size set when there is one
-            weights = self.session.weights_for(streaming=False)
-            request = dialog.request(str(preset_path), weights.folder, weights.size)
-            if not request.stems:
-                raise DannaSepError("choose at least one stem to export")
-            self.session.start_export(request)
-        except DannaSepError as exc:
-            self.show_error(str(exc))
-            return
-        self.settings.setValue("export_folder", str(request.out_dir))
-        self.export_bar.setVisible(True)
-        self.export_cancel.setVisible(True)
-        self.export_bar.setValue(0)
-
-    def cancel_export(self) -> None:
-        if self.session.export is not None:
-            self.session.export.cancel()
-
-    def _refresh_export(self) -> None:
-        job = self.session.export
-        if job is None or self.export_bar.isHidden():  # isVisible() is False while the window is hidden
-            return
-        state = job.poll()
-        self.export_bar.setValue(round(100 * job.done_fraction))
-        eta = job.eta_seconds
-        self.export_bar.setFormat(f"exporting %p%  (ETA {eta:.0f} s)" if eta is not None else "exporting %p%")
-        if state != "running":
-            self.export_bar.setVisible(False)
-            self.export_cancel.setVisible(False)
-            if state == "done":
-                self.statusBar().showMessage(f"exported {len(job.outputs)} stems to {job.request.out_dir}", 10_000)
-            elif state == "cancelled":
-                self.statusBar().showMessage("export cancelled; nothing was written", 10_000)
-            else:
-                self.show_error(f"export failed: {job.error}")
-
     # -- refresh -----------------------------------------------------------------------------------
     def show_error(self, message: str) -> None:
         if self.error_box is None:
@@ -444,10 +322,7 @@ class MainWindow(QMainWindow):
         state = self.session.control.state
         for name, strip in self.strips.items():
             strip.show_state(state.strip_state(name))
-        self.fusion.show_weights(dict(state.weights), state.normalised_weights())
-        index = self.preset_combo.findText(state.preset)
-        if index >= 0 and index != self.preset_combo.currentIndex():
-            self.preset_combo.setCurrentIndex(index)
+        self.fusion_panel.show_state(state)
         self.play_button.blockSignals(True)
         self.play_button.setChecked(state.transport.playing and self.session.engine is not None)
         self.play_button.setText("Pause" if self.play_button.isChecked() else "Play")
@@ -478,7 +353,7 @@ class MainWindow(QMainWindow):
             return
         heard = self.session.audible_position()
         self.waveform.set_position(heard, state.transport.loop)
-        self._set_text(self.time_label, f"{_clock(heard)} / {_clock(status.duration or 0.0)}")
+        self._set_text(self.time_label, f"{clock(heard)} / {clock(status.duration or 0.0)}")
 
     def _refresh_status(self, state) -> None:
         status = self.session.status()
@@ -489,37 +364,16 @@ class MainWindow(QMainWindow):
         self._refresh_position(state)
         bridge = self.session.bridge
         osc = f"OSC {bridge.address[1]} ({len(bridge.clients)} clients)" if bridge else "OSC off"
-        self._set_text(
-            self.status_label,
-            f"latency {1000 * status.latency_samples / 44100:.0f} ms ({status.latency_samples} samples) · "
-            f"worker RTF {status.worker_rtf:.2f} · under-runs {status.underruns + status.device_underflows} · "
-            f"CPU {100 * status.cpu_load:.0f}% · {osc} · preset {state.preset}"
-            + (f" · dropped {', '.join(status.dropped)} (inference fell behind)" if status.dropped else ""),
-        )
+        self._set_text(self.status_label, status_line(status, state, osc))
         trained = all("UNTRAINED" not in p for p in status.models.values())
         playing = self.session.weights.short if self.session.weights is not None else "?"
         self._set_text(self.weights_label, f"weights: {playing}" + ("" if trained else " UNTRAINED (random)"))
         self.weights_label.setStyleSheet("" if trained else "color: #d33; font-weight: bold")
-        self.weights_label.setToolTip("\n".join(f"{m}: {self._describe_weights(p)}" for m, p in status.models.items()))
-
-    @staticmethod
-    def _describe_weights(provenance: str) -> str:
-        if provenance.startswith("UNTRAINED"):
-            return provenance
-        try:
-            info = read_sidecar(Path(provenance.split(" (", 1)[0]))  # the path, before the sidecar's summary
-        except DannaSepError:
-            return provenance
-        training = info.get("training", {})
-        score = info.get("scores", {}).get("valid_sdr")
-        detail = f"{training.get('how', '')}, {training.get('steps', '?')} steps on {training.get('data', '?')}"
-        return f"{provenance} — {detail}" + (
-            f", validation SDR {score:.2f} dB" if isinstance(score, float) and math.isfinite(score) else ""
-        )
+        self.weights_label.setToolTip("\n".join(f"{m}: {describe_weights(p)}" for m, p in status.models.items()))
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.timer.stop()
         self.session.shutdown()
-        self._tempdir.cleanup()
+        self.export_panel.close()
         super().closeEvent(event)

@@ -18,8 +18,8 @@ from dannasep.engine.control.commands import Command
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
-from dannasep.engine.separation.fusion import load_preset
 from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
 from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
@@ -144,7 +144,7 @@ class Session:
                     weights_dir=weights.folder,
                     size=weights.size,
                     processes=processes,
-                    **timing.config_fields(),
+                    timing=timing,
                 )
             )
             engine.control.apply(self._carry_over(), source="gui")

@@ -1,7 +1,11 @@
-"""The dependency arrows of DESIGN.md §2: gui -> engine, training -> engine, never back; no torch
-in gui/. Checked statically on every module, so a lazy import inside a function counts too."""
+"""The dependency arrows: gui -> engine, training -> engine, never back; no torch in gui/ (checked
+statically on every module, so a lazy import inside a function counts too), nor in what the app
+and the live engine's audio process import (checked in a fresh interpreter)."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,10 +34,8 @@ def test_engine_imports_neither_gui_nor_training(path):
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("path", _modules("gui") or [None], ids=str)
+@pytest.mark.parametrize("path", _modules("gui"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_gui_does_not_import_torch_or_training(path):
-    if path is None:
-        pytest.skip("gui/ has no modules yet")
     bad = {n for n in _imports(path) if n.split(".")[0] == "torch" or n.startswith("dannasep.training")}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
@@ -43,3 +45,31 @@ def test_no_relative_imports_hide_the_arrows():
         for path in _modules(folder):
             tree = ast.parse(path.read_text())
             assert not any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree)), path
+
+
+TORCH_FREE = (
+    "dannasep.gui.app",
+    "dannasep.gui.main_window",
+    "dannasep.engine.streaming.engine",
+    "dannasep.engine.streaming.audio_callback",
+    "dannasep.engine.control.plane",
+    "dannasep.engine.osc.bridge",
+    "dannasep.engine.midi.control",
+    "dannasep.engine.midi.inputs",
+    "dannasep.engine.fusion.presets",
+)
+"""The app, and the live engine's audio process: torch lives in the inference processes only."""
+
+
+def test_the_app_and_the_audio_process_do_not_load_torch():
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]: importlib.import_module(name)\n"
+        "from dannasep.engine.cli import build_parser\n"
+        "build_parser('gui')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3])\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", code, *TORCH_FREE], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -29,6 +29,7 @@ def test_each_command_has_help(command, capsys):
     assert len(capsys.readouterr().out) > 200
 
 
+@pytest.mark.slow
 def test_models_table_lists_all_configs(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out

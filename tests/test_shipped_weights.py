@@ -11,12 +11,12 @@ import pytest
 
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.dsp.causal_wiener import CausalWienerSettings
-from dannasep.engine.models.checkpoint import find_checkpoints, read_sidecar
+from dannasep.engine.fusion.presets import make_preset
 from dannasep.engine.paths import shipped_weights_dir
-from dannasep.engine.separation.fusion import make_preset
 from dannasep.engine.separation.runner import separate_array
 from dannasep.engine.separation.separator import Separator, SeparatorConfig
 from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings, stream_array
+from dannasep.engine.weights.sidecars import find_checkpoints, read_sidecar
 from dannasep.training.evaluation.metrics import global_sdr
 from dannasep.training.evaluation.runner import per_model_estimates
 from dannasep.training.synth.song import render_song
@@ -43,6 +43,7 @@ def unseen_song():
     return truth.sum(axis=0), truth
 
 
+@pytest.mark.slow
 def test_the_shipped_fusion_separates_a_song_it_never_saw(unseen_song):
     mixture, truth = unseen_song
     separator = Separator(SeparatorConfig(preset="paper", allow_untrained=False))

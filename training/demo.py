@@ -14,7 +14,8 @@ from dannasep.engine.audio.writer import AudioFormat
 from dannasep.engine.cli.common import SecondsProgress, set_threads
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
+from dannasep.engine.separation.naming import OutputNaming
+from dannasep.engine.separation.separator import Separator, SeparatorConfig
 from dannasep.training.evaluation.metrics import global_sdr
 
 DEMO_SEED = 20260

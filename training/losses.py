@@ -1,4 +1,4 @@
-"""The training losses of Danna-Sep (model-spec §5).
+"""The training losses of Danna-Sep, as the paper and the authors' training code define them.
 
 Spectrogram models (X-UMX, U-Net): loss = L_f + 10 · L_t over the 14 source combinations (every
 subset of 1, 2 or 3 of the 4 sources; a subset's estimate and target are sums over it):

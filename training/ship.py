@@ -18,7 +18,8 @@ import torch
 
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.models.checkpoint import load_checkpoint, read_sidecar, save_checkpoint, sidecar_path
+from dannasep.engine.models.checkpoint import load_checkpoint, save_checkpoint
+from dannasep.engine.weights.sidecars import read_sidecar, sidecar_path
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "presets" / "weights"
 PRECISIONS = {"fp16": torch.float16, "fp32": torch.float32}

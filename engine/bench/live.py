@@ -99,7 +99,7 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         precision=config.precision,
         threads=config.threads,
         processes=processes,
-        **timing.config_fields(),
+        timing=timing,
         loop=True,
     )
     with jack_server(name=f"dannasep-bench-{os.getpid()}", playback_ports=2, period=blocksize):

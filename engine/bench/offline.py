@@ -9,7 +9,6 @@ included; a short timed input fits in one chunk and pays neither).
 """
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,11 @@ import torch
 
 from dannasep.engine.allocator import preloaded_library
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.fusion.presets import FusionPreset, load_preset, make_preset
 from dannasep.engine.lifeline import subprocess_options
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference, resolve_precision
 from dannasep.engine.separation.estimators import StemEstimator
-from dannasep.engine.separation.fusion import FusionPreset, load_preset, make_preset
 from dannasep.engine.separation.runner import separate_array
 
 
@@ -182,7 +181,3 @@ def run_offline_bench(
                     row.file_runs[minutes] = file_run(case, minutes, threads, precision, Path(tmp))
         rows.append(row)
     return format_table(rows, seconds, threads, precision, ram_minutes)
-
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

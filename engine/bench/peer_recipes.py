@@ -5,7 +5,7 @@ peer's own code runs its model: whole tracks, numpy Wiener filters in complex128
 
 * `demucs_apply_model`: demucs 2.0.3's ``separate.py`` call of ``apply_model``.
 * `asteroid_xumx`: ``separate()`` of asteroid's ``egs/musdb18/X-UMX/eval.py``.
-* `authors_fusion`: the Danna-Sep authors' ``danna_sep`` package (cli.py, infer.py; model-spec §8).
+* `authors_fusion`: the Danna-Sep authors' ``danna_sep`` package (cli.py, infer.py).
 """
 
 import warnings

@@ -28,13 +28,13 @@ from dannasep.engine.audio.writer import AudioFormat
 from dannasep.engine.bench.ram_worker import own_peak_rss_kib
 from dannasep.engine.bench.seeded_models import build_ours
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.fusion.presets import FusionPreset, load_preset, make_preset, preset_to_toml
 from dannasep.engine.lifeline import hold_from_environment
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
-from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
 from dannasep.engine.separation.estimators import StemEstimator
-from dannasep.engine.separation.fusion import FusionPreset, load_preset, make_preset, preset_to_toml
+from dannasep.engine.separation.naming import OutputNaming
 from dannasep.engine.separation.runner import separate_array
-from dannasep.engine.separation.separator import LoadedModel
+from dannasep.engine.separation.separator import LoadedModel, Separator, SeparatorConfig
 
 CASES = ("demucs_v2", "xumx", "fusion")
 SIDES = ("ours", "peer")

@@ -15,9 +15,10 @@ import torch
 
 from dannasep.engine.audio.writer import AudioFormat
 from dannasep.engine.constants import SOURCES
+from dannasep.engine.fusion.presets import make_preset, preset_to_toml
 from dannasep.engine.lifeline import hold_from_environment
-from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
-from dannasep.engine.separation.fusion import make_preset, preset_to_toml
+from dannasep.engine.separation.naming import OutputNaming
+from dannasep.engine.separation.separator import Separator, SeparatorConfig
 
 
 def main(argv: list[str]) -> int:

@@ -23,7 +23,9 @@ _ORDER = [
 ]  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or with `command` alone when it names one: a command's own
+    imports (torch for most) are then all that `dannasep COMMAND` loads."""
     parser = argparse.ArgumentParser(
         prog="dannasep",
         description=(
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dannasep {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     found = sorted(entry_points(group=COMMAND_GROUP), key=_command_rank)
+    if any(entry.name == command for entry in found):
+        found = [entry for entry in found if entry.name == command]
     for entry in found:
         try:
             register = entry.load()
@@ -63,7 +67,8 @@ def _register_unavailable(subparsers, name: str, exc: ImportError) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     hold_from_environment()  # started by a bench or test of ours: end with it
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:

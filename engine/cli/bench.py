@@ -6,7 +6,7 @@ from pathlib import Path
 from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
 from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
-from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.weights.resolve import choose_weights
 
 

@@ -7,8 +7,8 @@ import torch
 from tqdm import tqdm
 
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.fusion.presets import list_presets, load_preset
 from dannasep.engine.models.cpu_inference import PRECISIONS, native_bf16
-from dannasep.engine.separation.fusion import list_presets, load_preset
 from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
 

@@ -16,11 +16,11 @@ from dannasep.engine.cli.common import (
     weights_choice,
 )
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.fusion.presets import list_presets
 from dannasep.engine.midi.control import MidiControl
 from dannasep.engine.midi.inputs import open_midi_input
 from dannasep.engine.midi.mapping import load_midi_map
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
-from dannasep.engine.separation.fusion import list_presets
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
 
 
@@ -139,7 +139,7 @@ def run(args) -> int:
         wiener_iterations=args.wiener_iterations,
         threads=args.threads,
         processes=processes,
-        **timing.config_fields(),
+        timing=timing,
         record_dir=args.record,
         loop=args.loop,
     )

@@ -1,8 +1,8 @@
 """`dannasep models`: the architectures and configurations available, with their sizes."""
 
-from dannasep.engine.models.checkpoint import find_checkpoints
 from dannasep.engine.models.configs import list_model_configs
 from dannasep.engine.paths import shipped_weights_dir
+from dannasep.engine.weights.sidecars import find_checkpoints
 
 
 def register(subparsers) -> None:

@@ -10,8 +10,8 @@ from dannasep.engine.audio.writer import BIT_DEPTHS, FORMATS, AudioFormat
 from dannasep.engine.cli.common import SecondsProgress, add_model_options, set_threads, weights_choice
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
-from dannasep.engine.separation.naming import DEFAULT_TEMPLATE, PLACEHOLDERS
+from dannasep.engine.separation.naming import DEFAULT_TEMPLATE, PLACEHOLDERS, OutputNaming
+from dannasep.engine.separation.separator import Separator, SeparatorConfig
 
 
 def register(subparsers) -> None:

@@ -5,14 +5,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dannasep.engine.models.checkpoint import find_checkpoints, read_sidecar
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.paths import shipped_weights_dir
-from dannasep.engine.separation.fusion import load_preset
 from dannasep.engine.weights.catalog import CATALOG, RemoteFile, megabytes
 from dannasep.engine.weights.download import DownloadOptions
 from dannasep.engine.weights.install import catalog_entry, install, installed_sets, read_manifest, remove
 from dannasep.engine.weights.location import weights_home
 from dannasep.engine.weights.resolve import choose_weights
+from dannasep.engine.weights.sidecars import find_checkpoints, read_sidecar
 
 
 def register(subparsers) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.state import MONITOR_MODES, STRIPS, EngineState, clamp_gain_db
+from dannasep.engine.fusion.presets import FusionPreset, load_preset
 
 
 class CommandError(ValueError):
@@ -13,16 +14,19 @@ class CommandError(ValueError):
 
 
 def strip_name(strip: str | int) -> str:
-    """A strip by name or by 1-based index (1-4 the stems in SOURCES order, 5 the dry mix)."""
+    """The one strip parser (GUI, OSC, CLI): a name in STRIPS, or a stem by 1-based index in
+    SOURCES order, as a number or digits (the dry mix has no index: it is not a stem)."""
     if isinstance(strip, bool):
         raise CommandError(f"unknown strip {strip!r}")
+    if isinstance(strip, str) and strip.isdigit():
+        strip = int(strip)
     if isinstance(strip, int):
-        if 1 <= strip <= len(STRIPS):
-            return STRIPS[strip - 1]
-        raise CommandError(f"strip index {strip} is out of range 1..{len(STRIPS)}")
+        if 1 <= strip <= len(SOURCES):
+            return SOURCES[strip - 1]
+        raise CommandError(f"stem index {strip} is out of range 1..{len(SOURCES)}")
     if strip in STRIPS:
         return strip
-    raise CommandError(f"unknown strip {strip!r}; use {', '.join(STRIPS)} or 1..{len(STRIPS)}")
+    raise CommandError(f"unknown strip {strip!r}; use {', '.join(STRIPS)} or 1..{len(SOURCES)}")
 
 
 def _finite(name: str, value) -> float:
@@ -125,6 +129,10 @@ class SetWeights:
     weights: tuple[tuple[str, tuple[float, ...]], ...]
     name: str = ""
 
+    @classmethod
+    def of(cls, preset: FusionPreset) -> "SetWeights":
+        return cls(tuple(preset.weights.items()), preset.name)
+
     def apply(self, state: EngineState) -> EngineState:
         running = dict(state.weights)
         new = dict(running)
@@ -185,6 +193,11 @@ class SetLoop:
         if not 0 <= start < end:
             raise CommandError(f"loop needs 0 <= start < end, got {start}..{end}")
         return replace(state, transport=replace(state.transport, loop=(start, end)))
+
+
+def preset_command(name_or_path: str) -> SetWeights:
+    """The command that loads a fusion preset (PresetError names what is wrong with it)."""
+    return SetWeights.of(load_preset(name_or_path))
 
 
 Command = (

@@ -1,13 +1,15 @@
 """The engine's controllable state as immutable values.
 
 Strips: the four stems (SOURCES order) and the dry mix. Gains are in dB, -inf meaning silence.
-Fusion weights are kept as the user set them ("raw") and used normalised per source.
+Fusion weights are kept as the user set them ("raw") and used normalised per source
+(engine.fusion.weights).
 """
 
 import math
 from dataclasses import dataclass, field, replace
 
 from dannasep.engine.constants import SOURCES
+from dannasep.engine.fusion.weights import normalise_weights
 
 STRIPS: tuple[str, ...] = (*SOURCES, "dry")
 MIN_GAIN_DB = -96.0  # at or below: silence
@@ -65,10 +67,8 @@ class EngineState:
         return 10.0 ** (s.gain_db / 20.0)
 
     def normalised_weights(self) -> dict[str, tuple[float, ...]]:
-        """Per-source normalised weights; a source no model weighs is silent."""
-        raw = dict(self.weights)
-        totals = [sum(row[i] for row in raw.values()) for i in range(len(SOURCES))]
-        return {m: tuple(w / t if t > 0 else 0.0 for w, t in zip(row, totals, strict=True)) for m, row in raw.items()}
+        """Per-source normalised weights of the running models."""
+        return normalise_weights(dict(self.weights))
 
 
 def clamp_gain_db(value: float) -> float:

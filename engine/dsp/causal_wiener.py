@@ -1,4 +1,4 @@
-"""A causal multichannel Wiener filter for streaming (model-spec §7.2).
+"""A causal multichannel Wiener filter for streaming.
 
 Offline, the spatial covariances R_j pool every frame of the excerpt, past and future. Streaming,
 they pool exponentially forgetting sums of the frames already heard plus the current hop's frames

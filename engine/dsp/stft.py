@@ -1,7 +1,7 @@
 """STFT and inverse STFT with the settings all three Danna-Sep models were trained with.
 
 n_fft = window = 4096, hop = 1024, periodic Hann window, centred frames with reflect padding,
-one-sided, not normalised (model-spec §1). A signal of L samples gives 1 + L // 1024 frames.
+one-sided, not normalised, as the authors' models expect. A signal of L samples gives 1 + L // 1024 frames.
 """
 
 from functools import lru_cache

@@ -1,6 +1,6 @@
 """Multichannel Wiener filter (MWF) refining spectrogram estimates, as Danna-Sep applies it.
 
-This is the EM scheme of norbert.wiener with ``use_softmask=False`` (model-spec §7.1), written with
+This is the EM scheme of norbert.wiener with ``use_softmask=False`` (as Danna-Sep calls it), written with
 torch so it is differentiable (the X-UMX loss trains through it) and vectorised over frames:
 
 1. y_j = v_j · e^{i∠x}: every source starts with the mixture phase (0 iterations stops here).

@@ -1,5 +1,5 @@
 """``dannasep import asteroid-xumx``: asteroid's pretrained X-UMX (pretrained_xumx_musdb18HQ.pth)
-into our fused X-UMX, paper config (model-spec §9.1).
+into our fused X-UMX, paper config.
 
 The file is ``torch.save(BaseModel.serialize())``: {model_name, state_dict, model_args, infos}.
 asteroid keeps one branch per source in ModuleDicts; ours fuses the four branches into grouped

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from dannasep.engine.errors import CheckpointError, OutputError
-from dannasep.engine.models.checkpoint import sha256_of, sidecar_path
+from dannasep.engine.weights.sidecars import sha256_of, sidecar_path
 
 
 def tensor_dict(loaded: Any, what: str) -> dict[str, torch.Tensor]:

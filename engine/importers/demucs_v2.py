@@ -1,5 +1,5 @@
 """``dannasep import demucs-v2``: a Demucs v2 state dict (as released for demucs48_hq) into our
-Demucs v2, and with ``--warm-start`` also a four-decoder Demucs seeded from it (model-spec §9.2).
+Demucs v2, and with ``--warm-start`` also a four-decoder Demucs seeded from it.
 
 The released file is a bare state dict whose names equal ours. It records no hyper-parameters,
 so the config is read off the shapes: ``encoder.0.0.weight`` (channels, audio channels, kernel),

@@ -1,5 +1,5 @@
 """`dannasep import dannasep-onnx`: the Danna-Sep authors' xumx.onnx -> an ONNX Runtime X-UMX
-backend (model-spec §9.3).
+backend.
 
 The graph must take one float32 |STFT| (1, 2, 2049, T) with T dynamic and give one float32 mask
 tensor (1, 4, 2, 2049, T); the batch may be fixed at 1 or dynamic, the input name is read at run

@@ -1,5 +1,5 @@
 """`dannasep import dannasep-torchscript`: the Danna-Sep authors' TorchScript releases
-(unet_attention.pth, demucs_4_decoders.pth; model-spec §9.3) -> our checkpoints.
+(unet_attention.pth, demucs_4_decoders.pth) -> our checkpoints.
 
 The archive is opened with ``torch.jit.load`` (TorchScript code and tensors; a plain pickle is
 refused, never unpickled). Its state-dict names say which network it is, its shapes give the

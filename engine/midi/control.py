@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dannasep.engine.control.commands import SetWeights
+from dannasep.engine.control.commands import SetWeights, preset_command
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.midi.mapping import MidiEvent, MidiMap, decode
@@ -71,14 +71,11 @@ class MidiControl:
             self._reject(f"{rejected}: {reason}")
 
     def _preset_command(self, name: str) -> SetWeights | None:
-        from dannasep.engine.separation.fusion import load_preset
-
         try:
-            preset = load_preset(name)
+            return preset_command(name)
         except DannaSepError as exc:
             self._reject(str(exc))
             return None
-        return SetWeights(tuple(preset.weights.items()), preset.name)
 
     def _reject(self, reason: str) -> None:
         if len(self.stats.rejected) < 100:

@@ -30,7 +30,7 @@ from dannasep.engine import __version__
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import CheckpointError
 from dannasep.engine.models.base import InferenceSettings, SeparationNet
-from dannasep.engine.models.checkpoint import (
+from dannasep.engine.weights.sidecars import (
     FORMAT,
     FORMAT_VERSION,
     WEIGHTS_SUFFIXES,

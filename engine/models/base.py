@@ -11,7 +11,8 @@ from typing import Any, ClassVar, Literal
 
 from torch import nn
 
-from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
+from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.dsp.stft_grid import stft_multiple_covering
 from dannasep.engine.errors import PresetError
 
 InputDomain = Literal["magnitude", "waveform"]
@@ -38,7 +39,7 @@ class InferenceSettings:
 
 @dataclass(frozen=True)
 class ModelTraits:
-    """The protocol facts of a built model (DESIGN.md §3, Models)."""
+    """The protocol facts of a built model: what the engine needs to know to run it."""
 
     architecture: str
     config_name: str
@@ -49,9 +50,9 @@ class ModelTraits:
     """Real context needed on each side of a chunk for full-quality output."""
     stream_context_samples: int
     """Streaming: past input in each window, a multiple of the STFT hop."""
-    latency_samples: int
-    """Streaming: future input needed before an output sample is final (look-ahead), a multiple
-    of the STFT hop."""
+    stream_lookahead_samples: int
+    """Streaming: future input needed before an output sample is final, a multiple of the STFT
+    hop (the model's share of the live latency)."""
 
 
 class SeparationNet(nn.Module):
@@ -103,10 +104,8 @@ class SeparationNet(nn.Module):
 
     @property
     def traits(self) -> ModelTraits:
-        def on_stft_grid(samples: int) -> int:  # streaming windows move by whole STFT frames
-            return -(-samples // HOP_LENGTH) * HOP_LENGTH
-
         lookahead = round(self.inference.stream_lookahead_seconds * self.sample_rate)
+        context = round(self.inference.stream_context_seconds * self.sample_rate)
         return ModelTraits(
             architecture=self.architecture,
             config_name=self.config_name,
@@ -114,8 +113,8 @@ class SeparationNet(nn.Module):
             sample_rate=self.sample_rate,
             sources=self.sources,
             context_samples=round(self.inference.context_seconds * self.sample_rate),
-            stream_context_samples=on_stft_grid(round(self.inference.stream_context_seconds * self.sample_rate)),
-            latency_samples=on_stft_grid(max(lookahead, self.min_lookahead_samples())),
+            stream_context_samples=stft_multiple_covering(context),
+            stream_lookahead_samples=stft_multiple_covering(max(lookahead, self.min_lookahead_samples())),
         )
 
     def num_parameters(self) -> int:
@@ -174,6 +173,3 @@ def build_model(
     cls = architecture_class(architecture)
     return cls(config or cls.config_class(), config_name=config_name, inference=inference)
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

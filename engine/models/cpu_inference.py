@@ -1,15 +1,14 @@
 """Faster CPU inference without changing weights or results beyond float rounding.
 
-oneDNN runs convolutions much faster in channels-last layout: 2-D convs (the U-Net) by ~1.4x,
-and 1-D convs (Demucs) by ~2x when expressed as 2-D convs over a height-1 image. The conversion
+oneDNN runs convolutions faster in channels-last layout: 2-D convs (the U-Net), and 1-D convs
+(Demucs) when expressed as 2-D convs over a height-1 image. The conversion
 swaps the class of each Conv1d / ConvTranspose1d to a subclass that does exactly that, so the
 state dict, parameter names and checkpoints are untouched.
 
 bf16 precision casts a network's weights and activations to bfloat16. On CPUs that compute bf16
-natively (AVX512-BF16 or AMX) the paper-size U-Net and Demucs run about 1.9x faster, and the
-networks' outputs stay 45-62 dB from fp32 (measured; see the README). Casting the
-whole network is worth 1.4x more than autocast on the U-Net, whose dense blocks spend their time
-concatenating activations that autocast leaves in mixed precisions. The STFT, the Wiener filter
+natively (AVX512-BF16 or AMX) the paper-size networks run faster and their outputs stay close to
+fp32 (README, Benchmarks). The whole network is cast rather than autocast because the U-Net's
+dense blocks would spend their time concatenating activations in mixed precisions. The STFT, the Wiener filter
 and the fusion stay in float32/complex128. "auto" picks bf16 where it is native, fp32 elsewhere
 (emulated bf16 would be slower than fp32).
 """

@@ -1,4 +1,4 @@
-"""Demucs with four independent decoders (the authors' DemucsSplit, model-spec §4).
+"""Demucs with four independent decoders (the authors' DemucsSplit).
 
     waveform (B, 2, L) -> standardise (mono mean/std over time, always) -> ×2 upsample
     -> encoder: depth × [Conv1d(k8, s4), ReLU, Conv1d(1×1 -> 2C), GLU]          (same as Demucs v2)

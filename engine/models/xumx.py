@@ -1,4 +1,4 @@
-"""X-UMX: four Open-Unmix branches bridged by averaging (model-spec §2).
+"""X-UMX: four Open-Unmix branches bridged by averaging, as in the authors' code.
 
 The four per-source branches run fused: grouped 1×1 convolutions stand in for the per-source linear
 layers, so parameter names and shapes match the authors' ``X_UMX`` state dict (and the asteroid

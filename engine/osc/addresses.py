@@ -7,14 +7,13 @@
     /stem/<s>/weight/<model> f  fusion weight >= 0 for xumx|unet|demucs, renormalised per stem
     /preset s                   fusion preset by name
     /transport/play | /transport/pause | /transport/seek f (seconds)
-<s> is drums|bass|other|vocals or 1-4 in that order (and dry for the dry-mix strip).
+<s> is drums|bass|other|vocals or 1-4 in that order, or dry (engine.control.commands.strip_name).
 Queries (/stems/refresh, /engine/latency, /set_surface/feedback) are answered by the bridge.
 """
 
 import math
 from dataclasses import dataclass
 
-from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.commands import (
     Command,
     CommandError,
@@ -28,8 +27,8 @@ from dannasep.engine.control.commands import (
     SoloReset,
     ToggleMute,
     ToggleSolo,
+    strip_name,
 )
-from dannasep.engine.control.state import STRIPS
 from dannasep.engine.control.taper import fader_to_db
 
 QUERIES = ("/stems/refresh", "/engine/latency", "/set_surface/feedback", "/stems/meters")
@@ -44,17 +43,6 @@ class PresetRequest:
     """/preset s: the bridge loads the preset file and turns it into SetWeights."""
 
     name: str
-
-
-def strip_of(token: str) -> str:
-    if token.isdigit():
-        index = int(token)
-        if 1 <= index <= len(SOURCES):
-            return SOURCES[index - 1]
-        raise OscInputError(f"stem index {index} is out of range 1..{len(SOURCES)}")
-    if token in STRIPS:
-        return token
-    raise OscInputError(f"unknown stem {token!r}")
 
 
 def number(args: list, address: str) -> float:
@@ -92,7 +80,10 @@ def parse(address: str, args: list) -> Command | PresetRequest | None:
     """The command for one message, or None for a trigger released (e.g. toggle 0)."""
     parts = address.strip("/").split("/")
     if parts[:1] == ["stem"] and len(parts) >= 3:
-        strip = strip_of(parts[1])
+        try:
+            strip = strip_name(parts[1])
+        except CommandError as exc:
+            raise OscInputError(str(exc)) from exc
         rest = parts[2:]
         if rest == ["gain"]:
             db = number(args, address)

@@ -31,14 +31,13 @@ from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from dannasep.engine.constants import SOURCES
-from dannasep.engine.control.commands import CommandError, SetWeights
+from dannasep.engine.control.commands import CommandError, preset_command
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.control.taper import peak_to_meter
 from dannasep.engine.errors import DannaSepError, PresetError
 from dannasep.engine.osc import feedback
 from dannasep.engine.osc.addresses import OscInputError, PresetRequest, parse
-from dannasep.engine.separation.fusion import load_preset
 
 log = logging.getLogger("dannasep.osc")
 
@@ -249,11 +248,10 @@ class OscBridge:
 
     def _preset_command(self, name: str):
         try:
-            preset = load_preset(name)
+            return preset_command(name)
         except PresetError as exc:
             self._drop("an unknown preset", str(exc))
             return None
-        return SetWeights(tuple(preset.weights.items()), preset.name)
 
     def _apply(self, commands: list) -> None:
         result = self.control.apply(commands, source="osc")

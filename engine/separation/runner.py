@@ -19,8 +19,9 @@ import torch
 
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.dsp.overlap_add import Chunk, OverlapAdd, crossfade_weights, plan_chunks
+from dannasep.engine.fusion.presets import FusionPreset
 from dannasep.engine.separation.estimators import StemEstimator
-from dannasep.engine.separation.fusion import FusionPreset, fuse
+from dannasep.engine.separation.fusion import fuse
 
 
 class SignalReader(Protocol):

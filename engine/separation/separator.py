@@ -1,7 +1,7 @@
 """The public offline API: load the models of a fusion preset once, then separate many signals
 or files with bounded memory.
 
-    from dannasep.engine.separation import Separator, SeparatorConfig
+    from dannasep.engine.separation.separator import Separator, SeparatorConfig
     sep = Separator(SeparatorConfig(preset="paper"))
     stems = sep.separate(mix, sample_rate=48000)          # (2, time) -> (4, 2, time) at 44.1 kHz
     result = sep.separate_file("song.flac", ExportOptions(out_dir=Path("stems")))
@@ -24,15 +24,16 @@ from dannasep.engine.audio.reader import AudioInput
 from dannasep.engine.audio.writer import AudioFormat, StemWriter, ensure_writable_folder, stale_note
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.errors import CheckpointError, DannaSepError, OutputError
+from dannasep.engine.fusion.presets import FusionPreset, load_preset
 from dannasep.engine.models.base import SeparationNet
-from dannasep.engine.models.checkpoint import find_checkpoints, load_checkpoint
+from dannasep.engine.models.checkpoint import load_checkpoint
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.paths import shipped_weights_dir
 from dannasep.engine.separation.estimators import StemEstimator
-from dannasep.engine.separation.fusion import FusionPreset, load_preset
 from dannasep.engine.separation.naming import OutputNaming
 from dannasep.engine.separation.runner import Progress, separate_array, separate_stream
+from dannasep.engine.weights.sidecars import find_checkpoints
 
 MODEL_SIZES = ("live", "paper")
 

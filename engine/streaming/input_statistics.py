@@ -3,9 +3,8 @@ their input (Demucs).
 
 Offline, such a network standardises each 20-30 s chunk by the chunk's own statistics. A live
 window is 1-2 s, and standardising it by its own statistics moves the network's operating point
-from window to window: measured on the shipped live Demucs (Wiener off, 12 s songs), streamed
-stems agreed with offline ones to 11-28 dB that way, and to 30-47 dB with the song's statistics.
-The stream therefore keeps exponentially forgetting sums over everything heard so far, with a time
+from window to window, and the streamed stems drift from the offline ones (README, "Measurements
+behind the code"). The stream therefore keeps exponentially forgetting sums over everything heard so far, with a time
 constant of the offline chunk's order; the first seconds use what has been heard.
 """
 

@@ -4,10 +4,8 @@ statistics.
 One lane (the default) runs every enabled model in one process on `threads` threads, one model
 after another. With several lanes the models are split between processes that run side by side,
 a thread each, and the audio callback sums their stems (lane 0 also carries the dry mix). On a
-2-core machine with all three models, two lanes put the U-Net on one core and X-UMX + Demucs on
-the other, and no model hands its small operations between threads any more: measured per 186 ms
-hop, paced in real time, the two lanes took 65 ms (U-Net; worst 95) and 48 ms (worst 54) where one
-process on two threads took 87-91 ms on average and up to 130.
+2-core machine two lanes put the U-Net on one core and X-UMX + Demucs on the other, so no model
+hands its small operations between threads (README, "Measurements behind the code").
 """
 
 import multiprocessing
@@ -23,8 +21,8 @@ from dannasep.engine.streaming.rings import SharedRing
 from dannasep.engine.streaming.worker import CTRL_STOP, STAT_SIZE, WorkerSpec, run_worker
 
 RELATIVE_COST = {"unet": 3.0, "xumx": 1.5, "demucs": 1.0, "demucs_v2": 1.0}
-"""Compute per live window of the shipped live models on 2 threads, relative to Demucs (U-Net ~45,
-X-UMX ~21, Demucs ~14 ms at a 0.75 s window); unknown architectures count as Demucs."""
+"""Compute per live window of the shipped live models, relative to Demucs (README, "Measurements
+behind the code"); unknown architectures count as Demucs."""
 
 
 def split_models(models: tuple[str, ...], lanes: int) -> tuple[tuple[str, ...], ...]:

@@ -25,29 +25,21 @@ import torch
 
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.dsp.causal_wiener import CausalWiener, CausalWienerSettings
+from dannasep.engine.fusion.weights import Weights, normalise_weights
 from dannasep.engine.separation.estimators import StemEstimator
 from dannasep.engine.streaming.input_statistics import RunningInputStatistics
-
-Weights = Mapping[str, tuple[float, ...]]
+from dannasep.engine.streaming.timing import LiveTiming
 
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """hop and crossfade in samples (multiples of the STFT hop); wiener: the causal filter."""
+    """timing: hop, cross-fade and the models' windows; wiener: the causal filter."""
 
-    hop: int = 43 * HOP_LENGTH  # ~1 s
-    crossfade: int = 4 * HOP_LENGTH  # ~93 ms
+    timing: LiveTiming = field(default_factory=LiveTiming)
     wiener: CausalWienerSettings = field(default_factory=CausalWienerSettings)
     statistics_seconds: float = 20.0
     """Time constant of the input statistics given to networks that standardise their input (the
     live Demucs' offline chunks are 20 s)."""
-
-    def __post_init__(self):
-        if self.hop <= 0 or self.hop % HOP_LENGTH or self.crossfade % HOP_LENGTH or not 0 <= self.crossfade <= self.hop:
-            raise ValueError(
-                f"hop ({self.hop}) and crossfade ({self.crossfade}) must be multiples of {HOP_LENGTH}, "
-                "with 0 <= crossfade <= hop"
-            )
 
 
 @dataclass(frozen=True)
@@ -64,8 +56,10 @@ class StreamProcessor:
     """Turns pushed input blocks into hops of fused stems.
 
     Args:
-        estimators: the enabled models (their traits give context and look-ahead).
-        weights: called at every hop start; arch -> 4 normalised source weights.
+        estimators: the models this processor runs (each window from `settings.timing.window`).
+        weights: called at every hop start; model -> 4 raw source weights.
+        models: every model whose weights share each source: these, and those other processes
+            run (default: the estimators).
     """
 
     def __init__(
@@ -73,31 +67,19 @@ class StreamProcessor:
         estimators: Mapping[str, StemEstimator],
         weights: Callable[[], Weights],
         settings: StreamSettings | None = None,
-        counted: tuple[str, ...] | None = None,
+        models: tuple[str, ...] | None = None,
     ):
         self.estimators = dict(estimators)
-        self.counted = tuple(counted) if counted is not None else tuple(self.estimators)
-        """The models whose weights share each source: these, and those other processes run."""
+        self.models = tuple(models) if models is not None else tuple(self.estimators)
         self.weights = weights
         self.settings = settings or StreamSettings()
-        hop, fade = self.settings.hop, self.settings.crossfade
-        self.context = {a: e.model.traits.stream_context_samples for a, e in self.estimators.items()}
-        self.lookahead = {a: e.model.traits.latency_samples for a, e in self.estimators.items()}
-        for arch, ahead in self.lookahead.items():
-            if ahead < fade + (e_min := self.estimators[arch].model.min_lookahead_samples()):
-                raise ValueError(
-                    f"{arch}: look-ahead {ahead} is shorter than the cross-fade {fade} plus "
-                    f"the {e_min} samples the network needs at a window edge"
-                )
-        for arch, estimator in self.estimators.items():
-            window, least = self.context[arch] + hop + self.lookahead[arch], estimator.model.min_input_length()
-            if window < least:
-                raise ValueError(
-                    f"{arch}: its live window (context + hop + look-ahead) is {window / SAMPLE_RATE:.2f} s, shorter "
-                    f"than the {least / SAMPLE_RATE:.2f} s the network needs; raise --context or --hop"
-                )
+        self.timing = self.settings.timing
+        self.windows = {a: self.timing.window(e.model) for a, e in self.estimators.items()}
+        self.context = {a: w.context for a, w in self.windows.items()}
+        self.lookahead = {a: w.lookahead for a, w in self.windows.items()}
         self.max_lookahead = max(self.lookahead.values(), default=0)
         # history ends at the newest input sample; it holds the longest window plus the look-ahead offsets
+        hop = self.timing.hop
         self._history_length = max((self.context[a] + hop + self.max_lookahead for a in self.estimators), default=hop)
         self._filters = {
             a: CausalWiener(self.settings.wiener)
@@ -115,7 +97,7 @@ class StreamProcessor:
     @property
     def algorithmic_latency(self) -> int:
         """Samples from an input sample to the moment its hop can be computed, worst case (H + A)."""
-        return self.settings.hop + self.max_lookahead
+        return self.timing.hop + self.max_lookahead
 
     def reset(self) -> None:
         """Forget the stream (silence before the next input)."""
@@ -132,7 +114,7 @@ class StreamProcessor:
     def push(self, block: np.ndarray) -> list[Hop]:
         """Append (2, n) input; returns the hops that became computable, in order."""
         hops = []
-        hop = self.settings.hop
+        hop = self.timing.hop
         position = 0
         n = block.shape[1]
         while position < n:
@@ -150,27 +132,21 @@ class StreamProcessor:
     def _window(self, arch: str) -> np.ndarray:
         """The model's window for the current hop: it ends A_max − A_m before the newest sample."""
         end = self._history_length - (self.max_lookahead - self.lookahead[arch])
-        start = end - (self.context[arch] + self.settings.hop + self.lookahead[arch])
+        start = end - (self.context[arch] + self.timing.hop + self.lookahead[arch])
         return self._history[:, start:end]
 
     def _compute(self) -> Hop:
-        hop, fade = self.settings.hop, self.settings.crossfade
+        hop, fade = self.timing.hop, self.timing.crossfade
         weights = self.weights()
         self._statistics.update(self._history[:, self._history_length - self._unmeasured :])
         self._unmeasured = 0
         statistics = self._statistics.current()
         fused = np.zeros((len(SOURCES), 2, hop + fade), dtype=np.float32)
-        running = {
-            arch: np.asarray(weights.get(arch, (0.0,) * len(SOURCES)), dtype=np.float32)
-            for arch in self.counted
-            if arch not in self.dropped
-        }
-        # the weights are normalised over every model; without a dropped one, over those still running
-        totals = np.sum(list(running.values()), axis=0) if running else np.ones(len(SOURCES), np.float32)
+        raw = {m: weights.get(m, (0.0,) * len(SOURCES)) for m in self.models}
+        normalised = normalise_weights(raw, running=[m for m in self.models if m not in self.dropped])
         # a model nobody listens to costs nothing
-        active = {arch: w for arch, w in running.items() if arch in self.estimators and w.any()}
+        active = {m: np.asarray(normalised[m], np.float32) for m in self.estimators if any(normalised[m])}
         for arch, w in active.items():
-            w = np.divide(w, totals, out=np.zeros_like(w), where=totals > 0)
             estimator = self.estimators[arch]
             started = time.perf_counter()
             window = torch.from_numpy(np.ascontiguousarray(self._window(arch))).unsqueeze(0)
@@ -208,7 +184,7 @@ def stream_array(processor: StreamProcessor, mix: np.ndarray, block: int = 4096)
 
     Used to measure what streaming costs against the offline path on the same audio."""
     processor.reset()
-    hop = processor.settings.hop
+    hop = processor.timing.hop
     # enough trailing silence to flush the look-ahead and the last partial hop
     padded = np.concatenate([mix, np.zeros((2, processor.max_lookahead + hop), dtype=np.float32)], axis=1)
     hops: list[Hop] = []

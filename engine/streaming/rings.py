@@ -53,10 +53,6 @@ class SharedRing:
     def written(self) -> int:
         return int(self._counters[0])
 
-    @property
-    def read_count(self) -> int:
-        return int(self._counters[1])
-
     def write(self, frames: np.ndarray, at: int | None = None) -> None:
         """Store (n, *frame_shape) frames at absolute position `at` (default: the write counter)
         and publish the counter as at + n. Callers must not outrun the reader by more than capacity."""

@@ -1,4 +1,5 @@
-"""The live engine's timing knobs in seconds, as users give them, and what they become in samples.
+"""The live engine's timing: what users give in seconds, resolved once into samples (LiveTiming),
+which the engine, the inference processes, the bench, the evaluation and the app all read.
 
 Latency = hop + the largest model look-ahead + safety. The hop, cross-fade and look-ahead move on
 the STFT grid (1024 samples) so that successive windows' frames line up; the safety margin, which
@@ -22,66 +23,103 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
-
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE
+from dannasep.engine.dsp.stft_grid import nearest_stft_multiple, stft_multiple_covering
 from dannasep.engine.errors import PresetError
-from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.fusion.presets import preset_path, read_preset_toml
 
 LIVE_TABLE_KEYS = ("hop", "crossfade", "safety", "lookahead", "context", "processes")
-
-
-def on_stft_grid(seconds: float, minimum: int = 1) -> int:
-    """Seconds to the nearest whole number of STFT hops (at least `minimum`), in samples."""
-    return max(minimum, round(seconds * SAMPLE_RATE / HOP_LENGTH)) * HOP_LENGTH
+DEFAULT_HOP_SECONDS = 1.0
+DEFAULT_HOP = nearest_stft_multiple(DEFAULT_HOP_SECONDS)
 
 
 def default_crossfade(hop: int) -> int:
-    """Cross-fade between hops: ~93 ms, but at most half a hop (on the STFT grid)."""
+    """Cross-fade between hops: 4 STFT hops, but at most half a hop (on the STFT grid)."""
     return min(4 * HOP_LENGTH, hop // 2 // HOP_LENGTH * HOP_LENGTH)
 
 
 @dataclass(frozen=True)
+class ModelWindow:
+    """One network's live window around each hop, in samples (multiples of the STFT hop)."""
+
+    context: int
+    """Past audio before the hop."""
+    lookahead: int
+    """Future audio after the hop: what the network adds to the latency."""
+
+
+@dataclass(frozen=True)
 class LiveTiming:
-    """hop: audio per inference step; crossfade: between consecutive hops (None: ~93 ms, at most
-    half the hop); safety: margin for the inference process's compute time (None: one hop);
-    lookahead / context: future / past audio per model window (None: each checkpoint's own)."""
+    """The live engine's timing in samples.
 
-    hop_seconds: float = 1.0
-    crossfade_seconds: float | None = None
-    safety_seconds: float | None = None
-    lookahead_seconds: float | None = None
-    context_seconds: float | None = None
+    hop: audio per inference step; crossfade: between consecutive hops (both multiples of the STFT
+    hop, 0 <= crossfade <= hop; None: `default_crossfade`); safety: margin for the inference
+    process's compute time (None: one hop); lookahead / context: future / past audio per model
+    window (None: each checkpoint's own). After construction crossfade and safety are numbers."""
 
-    @property
-    def hop(self) -> int:
-        return on_stft_grid(self.hop_seconds)
+    hop: int = DEFAULT_HOP
+    crossfade: int | None = None
+    safety: int | None = None
+    lookahead: int | None = None
+    context: int | None = None
 
-    @property
-    def crossfade(self) -> int:
-        if self.crossfade_seconds is None:
-            return default_crossfade(self.hop)
-        return on_stft_grid(self.crossfade_seconds, minimum=0)
+    def __post_init__(self):
+        if self.crossfade is None:
+            object.__setattr__(self, "crossfade", default_crossfade(self.hop))
+        if self.safety is None:
+            object.__setattr__(self, "safety", self.hop)
+        if self.hop <= 0 or self.hop % HOP_LENGTH or self.crossfade % HOP_LENGTH or not 0 <= self.crossfade <= self.hop:
+            raise ValueError(
+                f"hop ({self.hop}) and crossfade ({self.crossfade}) must be multiples of {HOP_LENGTH}, "
+                "with 0 <= crossfade <= hop"
+            )
+        if self.safety < 0:
+            raise ValueError(f"safety must be >= 0 samples, got {self.safety}")
 
-    @property
-    def safety(self) -> int:
-        return self.hop if self.safety_seconds is None else round(self.safety_seconds * SAMPLE_RATE)
+    @classmethod
+    def from_seconds(
+        cls,
+        hop: float = DEFAULT_HOP_SECONDS,
+        crossfade: float | None = None,
+        safety: float | None = None,
+        lookahead: float | None = None,
+        context: float | None = None,
+    ) -> "LiveTiming":
+        """From seconds; None: a cross-fade of `default_crossfade`, one hop of safety, each
+        checkpoint's own look-ahead and context."""
+        return cls(
+            hop=nearest_stft_multiple(hop),
+            crossfade=None if crossfade is None else nearest_stft_multiple(crossfade, 0),
+            safety=None if safety is None else round(safety * SAMPLE_RATE),
+            lookahead=None if lookahead is None else round(lookahead * SAMPLE_RATE),
+            context=None if context is None else round(context * SAMPLE_RATE),
+        )
 
-    def config_fields(self) -> dict[str, object]:
-        """The matching LiveConfig fields."""
-        return {
-            "hop": self.hop,
-            "crossfade": self.crossfade,
-            "safety": self.safety,
-            "lookahead_seconds": self.lookahead_seconds,
-            "context_seconds": self.context_seconds,
-        }
+    def window(self, model) -> ModelWindow:
+        """A network's window: the look-ahead asked for, but at least the cross-fade plus what the
+        network needs at a window edge; the context asked for, raised where the window would be
+        shorter than the network accepts (the U-Net's poolings). `model` is a SeparationNet."""
+        traits, edge = model.traits, model.min_lookahead_samples()
+        if self.lookahead is None:
+            lookahead = traits.stream_lookahead_samples
+        else:
+            lookahead = stft_multiple_covering(max(self.lookahead, self.crossfade + edge))
+        if lookahead < self.crossfade + edge:
+            raise ValueError(
+                f"{traits.architecture}: look-ahead {lookahead} is shorter than the cross-fade {self.crossfade} "
+                f"plus the {edge} samples the network needs at a window edge"
+            )
+        context = traits.stream_context_samples if self.context is None else stft_multiple_covering(self.context)
+        missing = model.min_input_length() - (context + self.hop + lookahead)
+        if missing > 0:
+            context = stft_multiple_covering(context + missing)
+        return ModelWindow(context, lookahead)
 
 
 def preset_live_table(preset: str | Path) -> dict[str, float]:
     """The preset's validated [live] table ({} when it has none)."""
-    path = load_preset(preset).path
-    table = tomllib.loads(path.read_text()).get("live", {})
+    path = preset_path(preset)
+    table = read_preset_toml(path).get("live", {})
     if not isinstance(table, dict):
         raise PresetError(f"{path}: [live] must be a table of {', '.join(LIVE_TABLE_KEYS)}")
     unknown = sorted(set(table) - set(LIVE_TABLE_KEYS))
@@ -98,9 +136,8 @@ def preset_live_table(preset: str | Path) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class LiveOptions:
-    """What the user asked for; None falls back to the preset's [live] table, then to the default
-    (1 s hop, 93 ms cross-fade, one hop of safety, each checkpoint's look-ahead and context, one
-    inference process)."""
+    """What the user asked for, in seconds; None falls back to the preset's [live] table, then to
+    LiveTiming's defaults and one inference process."""
 
     hop_seconds: float | None = None
     crossfade_seconds: float | None = None
@@ -116,8 +153,8 @@ class LiveOptions:
         def pick(mine, key: str, default):
             return mine if mine is not None else table.get(key, default)
 
-        timing = LiveTiming(
-            pick(self.hop_seconds, "hop", 1.0),
+        timing = LiveTiming.from_seconds(
+            pick(self.hop_seconds, "hop", DEFAULT_HOP_SECONDS),
             pick(self.crossfade_seconds, "crossfade", None),
             pick(self.safety_seconds, "safety", None),
             pick(self.lookahead_seconds, "lookahead", None),

@@ -13,14 +13,15 @@ import gc
 import os
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
 
-from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.constants import SOURCES
 from dannasep.engine.lifeline import Lifeline
+from dannasep.engine.streaming.timing import LiveTiming
 
 # layout of the small float64 control/statistics arrays shared with the audio process
 CTRL_VERSION, CTRL_STOP, CTRL_DROPPED, CTRL_WEIGHTS = 0, 1, 2, 3
@@ -43,11 +44,7 @@ class WorkerSpec:
     runs: tuple[str, ...]
     """The models this process runs (its lane)."""
     wiener_iterations: int
-    hop: int
-    crossfade: int
-    safety: int
-    lookahead_seconds: float | None
-    context_seconds: float | None
+    timing: LiveTiming
     forgetting_seconds: float
     wiener_lookahead_frames: int
     threads: int
@@ -64,7 +61,7 @@ class WorkerSpec:
 
 
 def read_weights(control: np.ndarray, models: tuple[str, ...]) -> dict[str, tuple[float, ...]] | None:
-    """A consistent copy of the normalised weights, or None if a writer is mid-update."""
+    """A consistent copy of the raw weights, or None if a writer is mid-update."""
     versioned = read_weights_versioned(control, models)
     return versioned[1] if versioned else None
 
@@ -82,6 +79,8 @@ def read_weights_versioned(
 
 
 def write_weights(control: np.ndarray, models: tuple[str, ...], weights: dict[str, tuple[float, ...]]) -> None:
+    """Store raw weights, `models` rows in that order (a model missing from `weights` weighs 0);
+    one writer at a time (the control plane's delivering thread)."""
     control[CTRL_VERSION] += 1  # odd: writing
     for i, model in enumerate(models):
         row = weights.get(model, (0.0,) * len(SOURCES))
@@ -105,30 +104,8 @@ def _build(spec: WorkerSpec):
         wiener_iterations=spec.wiener_iterations,
     )
     loaded = {arch: load_model(arch, config) for arch in spec.runs}
-    for model in loaded.values():
-        fit_window(model.model, spec.hop, spec.crossfade, spec.lookahead_seconds, spec.context_seconds)
-    settings = StreamSettings(
-        spec.hop,
-        spec.crossfade,
-        CausalWienerSettings(spec.wiener_iterations, spec.forgetting_seconds, spec.wiener_lookahead_frames),
-    )
-    return loaded, settings
-
-
-def fit_window(model, hop: int, crossfade: int, lookahead_seconds: float | None, context_seconds: float | None):
-    """Set a network's live look-ahead and context (None keeps its checkpoint's). The look-ahead is
-    at least the cross-fade plus what the network's window edge needs; the context is raised where
-    the window would be shorter than the network accepts (the U-Net's poolings)."""
-    if lookahead_seconds is not None:
-        least = (crossfade + model.min_lookahead_samples()) / SAMPLE_RATE
-        model.inference = replace(model.inference, stream_lookahead_seconds=max(lookahead_seconds, least))
-    if context_seconds is not None:
-        model.inference = replace(model.inference, stream_context_seconds=context_seconds)
-    traits = model.traits
-    missing = model.min_input_length() - (traits.stream_context_samples + hop + traits.latency_samples)
-    if missing > 0:
-        context = (traits.stream_context_samples + missing) / SAMPLE_RATE
-        model.inference = replace(model.inference, stream_context_seconds=context)
+    wiener = CausalWienerSettings(spec.wiener_iterations, spec.forgetting_seconds, spec.wiener_lookahead_frames)
+    return loaded, StreamSettings(spec.timing, wiener)
 
 
 def run_worker(spec: WorkerSpec, connection) -> None:
@@ -138,17 +115,9 @@ def run_worker(spec: WorkerSpec, connection) -> None:
 
     if spec.lifeline is not None:
         spec.lifeline.hold()
-    # OpenMP threads spin for a while after each parallel operation before they sleep. libgomp's
-    # default (300,000 spins) keeps both cores busy between hops, taking the CPU the audio callback
-    # needs; no spinning (OMP_WAIT_POLICY=PASSIVE) makes every small operation pay a thread wake-up,
-    # and an LSTM runs one per frame: X-UMX's 2-layer BLSTM on 33 frames took 11.6 ms with two
-    # sleeping threads against 1.2 ms with one. Measured on the Intel Xeon VM (2 cores):
-    # - three live models, 186 ms hops, processor alone (worker RTF mean): PASSIVE 1.02, 1,000 spins
-    #   0.66, 3,000 0.49, 10,000 0.48, ACTIVE 0.47;
-    # - Demucs alone, 46 ms hops through JACK, 2 x 20 s (under-runs): PASSIVE 8 and 12, 1,000: 1 and
-    #   0, 3,000: 0 and 2, 10,000: 16 and 11 (worst hops 0.7-0.8 of the hop at 1,000-3,000, over 1
-    #   at PASSIVE and 10,000).
-    # Set before torch is imported in this process; an explicit GOMP_SPINCOUNT wins.
+    # OpenMP threads spin briefly before they sleep: libgomp's long default takes the CPU the audio
+    # callback needs, and no spinning makes each LSTM frame pay a thread wake-up (README,
+    # "Measurements behind the code"). Set before torch is imported; an explicit GOMP_SPINCOUNT wins.
     os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
     with contextlib.suppress(OSError):
         os.nice(spec.nice)
@@ -171,7 +140,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
             return latest
 
         estimators = {m: loaded[m].estimator for m in spec.runs}
-        processor = StreamProcessor(estimators, weights, settings, counted=spec.models)
+        processor = StreamProcessor(estimators, weights, settings, models=spec.models)
         warm_up(processor)
         # the models' objects live as long as the process: keep the collector from walking them
         # in the middle of a hop (as the audio process does)
@@ -192,15 +161,14 @@ def run_worker(spec: WorkerSpec, connection) -> None:
     except Exception as exc:
         connection.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
         return
-    latency = processor.algorithmic_latency + spec.safety
+    latency = processor.algorithmic_latency + spec.timing.safety
     _serve(processor, in_ring, out_ring, control, stats, Degrader(processor, latency), parent=os.getppid())
 
 
 def warm_up(processor, hops: int = 3) -> None:
     """Run a few hops of noise, then forget them: the first calls at each window shape pay oneDNN's
-    kernel selection and the allocator's growth (measured: the first hops of the three live models
-    took up to 3x a steady hop, and under-ran the output ring in the first second)."""
-    noise = np.random.default_rng(0).standard_normal((2, (hops + 1) * processor.settings.hop)).astype(np.float32)
+    kernel selection and the allocator's growth, which made the first real hops late."""
+    noise = np.random.default_rng(0).standard_normal((2, (hops + 1) * processor.timing.hop)).astype(np.float32)
     processor.push(0.1 * noise)
     processor.reset()
 
@@ -229,12 +197,12 @@ class Degrader:
         processor = self.processor
         for model, seconds in processor.compute_seconds.items():
             self._cost[model] = 0.8 * self._cost.get(model, seconds) + 0.2 * seconds
-        late = input_position > index * processor.settings.hop + self.latency
+        late = input_position > index * processor.timing.hop + self.latency
         if self._catching_up:
             self._catching_up = 0 if not late else self._catching_up - 1
             return None
         self._recent = [*self._recent[-(self.window - 1) :], late]
-        running = [m for m in processor.counted if m not in processor.dropped]
+        running = [m for m in processor.models if m not in processor.dropped]
         mine = [m for m in processor.estimators if m not in processor.dropped]
         if sum(self._recent) < self.late_limit or len(running) < 2 or not mine:
             return None
@@ -255,7 +223,7 @@ def dropped_models(models: tuple[str, ...], mask: float) -> tuple[str, ...]:
 
 
 def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, parent: int) -> None:
-    hop = processor.settings.hop
+    hop = processor.timing.hop
     consumed = 0
     block = np.zeros((8192, 2), dtype=np.float32)
     frame = np.zeros((hop, len(SOURCES) + 1, 2), dtype=np.float32)
@@ -271,15 +239,14 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, par
             time.sleep(0.002)
             continue
         if not consumed:
-            # the models sat idle since the warm-up (other processes loading, the device opening);
-            # the first hop after seconds of idle took twice a steady one (measured: U-Net 168 against
-            # 70 ms, X-UMX + Demucs 107 against 51), and the first hop's input takes H + A to arrive
+            # the models sat idle since the warm-up (other processes loading, the device opening), and
+            # a first hop after seconds of idle is slow while the first hop's input takes H + A to arrive
             warm_up(processor, hops=1)
         n = min(available, block.shape[0])
         in_ring.read_into(block[:n], consumed)
         consumed += n
         in_ring.mark_read(consumed)
-        processor.dropped.update(dropped_models(processor.counted, control[CTRL_DROPPED]))
+        processor.dropped.update(dropped_models(processor.models, control[CTRL_DROPPED]))
         started = time.perf_counter()
         hops = processor.push(block[:n].T)
         if not hops:
@@ -295,4 +262,4 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, par
             stats[STAT_COMPUTE_MAX] = max(stats[STAT_COMPUTE_MAX], elapsed)
             if degrader.after_hop(h.index, in_ring.written):
                 # other processes' drops are already in processor.dropped: the mask only grows
-                control[CTRL_DROPPED] = dropped_mask(processor.counted, processor.dropped)
+                control[CTRL_DROPPED] = dropped_mask(processor.models, processor.dropped)

@@ -18,10 +18,10 @@ from pathlib import Path
 from dannasep.engine import __version__
 from dannasep.engine.errors import DannaSepError, OutputError
 from dannasep.engine.importers.registry import ImportOptions, importer
-from dannasep.engine.models.checkpoint import find_checkpoints
 from dannasep.engine.weights.catalog import CATALOG, CatalogEntry
 from dannasep.engine.weights.download import DISK_FULL, DownloadOptions, discard, fetch, source_url
 from dannasep.engine.weights.location import weights_home
+from dannasep.engine.weights.sidecars import find_checkpoints
 from dannasep.engine.weights.verify import check_hash, check_not_a_web_page, record_first_download
 
 MANIFEST = "weights-set.json"

@@ -4,7 +4,7 @@ Offline paths (separate, gui export, eval, bench) take the first installed set t
 network the preset needs at paper size, else the shipped live-size weights. The streaming path
 (live, the app's playback) keeps the shipped live-size networks unless told otherwise: paper-size
 networks cannot keep up with a live stream on a laptop CPU, and the render-ahead playback that
-would play them (DESIGN.md, "Two ways to play") is not built yet.
+would play them is not built yet.
 """
 
 from collections.abc import Iterable
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.models.checkpoint import find_checkpoints
 from dannasep.engine.paths import shipped_weights_dir
 from dannasep.engine.weights.catalog import CATALOG
 from dannasep.engine.weights.install import installed_sets
 from dannasep.engine.weights.location import weights_home
+from dannasep.engine.weights.sidecars import find_checkpoints
 
 SHIPPED = "shipped"
 STREAMING_NOTE = (

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.models.checkpoint import atomic_write, sha256_of
 from dannasep.engine.weights.catalog import RemoteFile
 from dannasep.engine.weights.location import hash_ledger_path
+from dannasep.engine.weights.sidecars import atomic_write, sha256_of
 
 
 class VerificationError(DannaSepError):

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dannasep.engine.allocator import ENV_SWITCH
 
 PROBE = "import os; print(os.environ.get('LD_PRELOAD', '')); print(open('/proc/self/maps').read())"
@@ -30,6 +32,7 @@ def test_system_switch_keeps_glibc_malloc_and_does_not_restart():
     assert done.stdout.strip() == "same process"
 
 
+@pytest.mark.slow
 def test_the_installed_command_runs_under_tcmalloc(tmp_path):
     """The console script itself goes through the restart; the benchmark says which allocator ran."""
     script = os.path.join(os.path.dirname(sys.executable), "dannasep")

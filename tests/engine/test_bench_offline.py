@@ -5,7 +5,7 @@ import pytest
 
 from dannasep.engine.bench.offline import BenchCase, file_run
 from dannasep.engine.constants import SOURCES
-from dannasep.engine.separation.fusion import make_preset
+from dannasep.engine.fusion.presets import make_preset
 
 BALLAST_MB = 1500
 

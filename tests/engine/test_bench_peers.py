@@ -58,6 +58,7 @@ def test_peer_networks_hold_our_tensors_not_copies():
     assert peer.layer_lstm["vocals"].weight_hh_l1.data_ptr() == ours.vocals_lstm.weight_hh_l1.data_ptr()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["xumx", "unet"])
 def test_authors_masking_recipe_equals_our_estimator_on_the_whole_track(architecture):
     """norbert in numpy vs our torch Wiener filter, same STFT: the recipes differ only in chunking."""
@@ -68,6 +69,7 @@ def test_authors_masking_recipe_equals_our_estimator_on_the_whole_track(architec
     assert relative(ours, theirs[..., : mix.shape[-1]]) < RECIPE_TOLERANCE
 
 
+@pytest.mark.slow
 def test_asteroid_recipe_equals_our_estimator_on_the_whole_track():
     model = build_ours("xumx", "live")
     mix = bench_signal(3.0)
@@ -119,6 +121,7 @@ def test_a_peer_out_of_memory_gives_a_lower_bound():
     assert "undecided; theirs / ours = > 1.50" in report  # their true peak may or may not reach 2x ours
 
 
+@pytest.mark.slow
 def test_a_worker_over_its_memory_limit_stops_and_reports_its_peak(tmp_path):
     """30 s through the live X-UMX peaks at about 1.0 GB resident (3 s, one short chunk: 440 MB)."""
     source = tmp_path / "mix.npy"

@@ -5,16 +5,16 @@ import pickle
 
 import pytest
 import torch
+from tiny_networks import tiny_network
 
 from dannasep.engine.errors import CheckpointError
-from dannasep.engine.models.checkpoint import find_checkpoints, load_checkpoint, save_checkpoint
-from dannasep.engine.models.configs import load_model_config
+from dannasep.engine.models.checkpoint import load_checkpoint, save_checkpoint
+from dannasep.engine.weights.sidecars import find_checkpoints
 
 
 @pytest.fixture
 def saved(tmp_path):
-    torch.manual_seed(3)
-    model = load_model_config("demucs", "live").build().eval()
+    model = tiny_network("demucs", seed=3)
     path = save_checkpoint(model, tmp_path, training={"how": "test", "steps": 0}, scores={"sdr": 1.5})
     return model, path
 
@@ -25,7 +25,7 @@ def test_round_trip_gives_identical_outputs(saved):
     x = torch.randn(1, 2, 30_000)
     with torch.inference_mode():
         assert torch.equal(model(x), loaded(x))
-    assert loaded.config == model.config and loaded.config_name == "live"
+    assert loaded.config == model.config and loaded.config_name == "tiny"
     assert loaded.checkpoint_info["scores"] == {"sdr": 1.5}
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["architecture"] == "demucs" and sidecar["sources"] == ["drums", "bass", "other", "vocals"]
@@ -89,7 +89,7 @@ def test_a_pickle_disguised_as_weights_is_never_unpickled(saved, capsys):
     _, path = saved
     path.write_bytes(pickle.dumps({"weights": _Exploit()}))
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    from dannasep.engine.models.checkpoint import sha256_of
+    from dannasep.engine.weights.sidecars import sha256_of
 
     sidecar["sha256"] = sha256_of(path)
     path.with_suffix(".json").write_text(json.dumps(sidecar))
@@ -110,5 +110,5 @@ def test_unknown_config_keys_are_named(saved):
 def test_find_checkpoints_groups_by_architecture(saved, tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not ours")
     assert {k: [p.name for p in v] for k, v in find_checkpoints(tmp_path).items()} == {
-        "demucs": ["demucs-live.safetensors"]
+        "demucs": ["demucs-tiny.safetensors"]
     }

@@ -3,8 +3,12 @@ import math
 import pytest
 import torch
 
+from dannasep.engine.constants import ARCHITECTURES
+from dannasep.engine.control.state import EngineState
 from dannasep.engine.errors import PresetError
-from dannasep.engine.separation.fusion import fuse, list_presets, load_preset, make_preset, preset_to_toml
+from dannasep.engine.fusion.presets import list_presets, load_preset, make_preset, preset_to_toml
+from dannasep.engine.fusion.weights import normalise_weights, silent_sources
+from dannasep.engine.separation.fusion import fuse
 
 
 def test_paper_preset_is_the_published_table():
@@ -39,7 +43,7 @@ def test_a_model_with_all_zero_weights_is_not_run():
         ({"xumx": [1, -1, 1, 1]}, "must be finite numbers >= 0"),
         ({"xumx": [1, float("nan"), 1, 1]}, "must be finite numbers >= 0"),
         ({"xumx": {"drums": 1, "piano": 1}}, "unknown sources \\['piano'\\]"),
-        ({"xumx": [1, 0, 1, 1]}, "no model has a positive weight for 'bass'"),
+        ({"xumx": [0, 0, 0, 0]}, "every weight is 0"),
         ({"xumx": [1, 1]}, "a table of sources or 4 numbers"),
         ({}, "no \\[weights"),
     ],
@@ -81,3 +85,23 @@ def test_restricting_stems_drops_models_only_other_stems_need():
     assert preset.restricted_to(("vocals",)).models == ["unet"]
     assert preset.restricted_to(("drums",)).models == ["xumx"]
     assert preset.with_weight("xumx", "vocals", 1.0).weight("xumx", "vocals") == 0.5
+
+
+def test_a_source_no_running_model_weighs_is_silent_everywhere():
+    """One rule for an all-zero column: the source is silent, offline as live, and no other model
+    is promoted to carry it."""
+    raw = {"xumx": (1.0, 0.0, 1.0, 3.0), "demucs": (1.0, 0.0, 3.0, 0.0)}
+    assert normalise_weights(raw) == {"xumx": (0.5, 0.0, 0.25, 1.0), "demucs": (0.5, 0.0, 0.75, 0.0)}
+    assert silent_sources(raw) == ("bass",)
+    assert make_preset("x", raw).weights == normalise_weights(raw)
+    state = EngineState(weights=tuple(raw.items()))
+    assert state.normalised_weights() == normalise_weights(raw)
+    # without X-UMX running, vocals has no weight left: silent, not handed to Demucs
+    assert normalise_weights(raw, running=["demucs"]) == {"xumx": (0.0,) * 4, "demucs": (1.0, 0.0, 1.0, 0.0)}
+    assert silent_sources(raw, running=["demucs"]) == ("bass", "vocals")
+
+
+def test_the_known_architectures_are_the_registered_ones():
+    from dannasep.engine.models.base import architectures
+
+    assert set(ARCHITECTURES) == set(architectures())

@@ -62,6 +62,7 @@ def jack():
         yield server
 
 
+@pytest.mark.slow
 def test_sigkill_of_dannasep_live_mid_play_ends_its_inference_processes(jack, tmp_path):
     write_song(tmp_path / "song.wav", 30.0, seed=9)
     preset = tmp_path / "two.toml"
@@ -128,6 +129,7 @@ PARENT_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("started_from", ["main", "thread"])
 def test_a_child_ends_with_its_killed_parent_whichever_thread_started_it(tmp_path, started_from):
     script = tmp_path / "parent.py"

@@ -23,7 +23,9 @@ from dannasep.engine.bench.live import LiveBenchConfig, format_live_table, run_c
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute
 from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
-from dannasep.engine.streaming.timing import LiveOptions, LiveTiming, default_crossfade
+from dannasep.engine.streaming.timing import LiveOptions, LiveTiming
+
+pytestmark = pytest.mark.slow  # every test here plays through JACK with real inference processes
 
 SAFETY = 2 * SAMPLE_RATE
 """Samples of margin for the inference's compute in these tests (one hop, 1 s, by default)."""
@@ -95,7 +97,7 @@ def test_every_block_size_keeps_the_dry_mix_sample_exact(jack, tmp_path, demucs_
             source=tmp_path / "song.wav",
             preset=demucs_only,
             blocksize=blocksize,
-            safety=SAFETY,
+            timing=LiveTiming(safety=SAFETY),
             threads=THREADS,
             record_dir=tmp_path / "rec",
         )
@@ -111,15 +113,12 @@ def test_shorter_lookahead_lowers_the_latency_and_keeps_the_dry_mix_exact(jack, 
     song = write_song(tmp_path / "song.wav", 4.0, seed=4)
     hop = 22 * HOP_LENGTH
     latencies = {}
-    for lookahead in (None, 0.0):
+    for lookahead in (None, 0):
         engine = LiveEngine(
             LiveConfig(
                 source=tmp_path / "song.wav",
                 preset=demucs_only,
-                hop=hop,
-                crossfade=default_crossfade(hop),
-                lookahead_seconds=lookahead,
-                safety=SAFETY,
+                timing=LiveTiming(hop, lookahead=lookahead, safety=SAFETY),
                 threads=THREADS,
                 record_dir=tmp_path / f"rec-{lookahead}",
             )
@@ -130,7 +129,7 @@ def test_shorter_lookahead_lowers_the_latency_and_keeps_the_dry_mix_exact(jack, 
         assert np.array_equal(rec["dry"][latency : latency + len(song)], song)
     # default: hop + 0.5 s on the STFT grid + the safety; at 0 the model's minimum is kept
     assert latencies[None] == hop + 22 * HOP_LENGTH + SAFETY
-    assert hop + SAFETY < latencies[0.0] < latencies[None]
+    assert hop + SAFETY < latencies[0] < latencies[None]
 
 
 def test_inference_that_falls_behind_drops_models_says_so_plays_on_and_ends_its_processes(jack, tmp_path):
@@ -139,9 +138,9 @@ def test_inference_that_falls_behind_drops_models_says_so_plays_on_and_ends_its_
     measured cost, tested in test_stream_processor.py) but never the last one, reports them, plays
     on, and at stop every inference process has ended (the dropped model's one included)."""
     write_song(tmp_path / "song.wav", 40.0, seed=6)
-    timing = LiveTiming(hop_seconds=0.05, lookahead_seconds=0.0, context_seconds=0.25, safety_seconds=0.0)
-    fields = {**timing.config_fields(), "safety": 0}
-    engine = LiveEngine(LiveConfig(source=tmp_path / "song.wav", preset="paper", blocksize=256, processes=2, **fields))
+    timing = LiveTiming.from_seconds(hop=0.05, lookahead=0.0, context=0.25, safety=0.0)
+    config = LiveConfig(source=tmp_path / "song.wav", preset="paper", blocksize=256, processes=2, timing=timing)
+    engine = LiveEngine(config)
     engine.start()
     try:
         pids = engine.status().worker_pids
@@ -177,7 +176,7 @@ def test_models_split_between_two_processes_sum_to_the_one_process_stems(jack, t
                 source=tmp_path / "song.wav",
                 preset=preset,
                 processes=processes,
-                safety=SAFETY,
+                timing=LiveTiming(safety=SAFETY),
                 threads=THREADS if processes == 1 else 2,
                 record_dir=tmp_path / f"rec{processes}",
             )
@@ -226,7 +225,7 @@ def test_pause_seek_and_end_of_file(jack, tmp_path, demucs_only):
         LiveConfig(
             source=tmp_path / "song.wav",
             preset=demucs_only,
-            safety=SAFETY,
+            timing=LiveTiming(safety=SAFETY),
             threads=THREADS,
             record_dir=tmp_path / "rec",
         )
@@ -242,7 +241,7 @@ def test_pause_seek_and_end_of_file(jack, tmp_path, demucs_only):
         engine.control.apply([Play()])
         time.sleep(0.5)
         engine.control.apply([Seek(4.0)])
-        jumped_at = engine._position
+        jumped_at = engine.callback.position
         assert engine.wait(20.0), "end of file was not reached"
     finally:
         engine.stop()
@@ -273,7 +272,7 @@ def test_loop_repeats_the_file_seamlessly(jack, tmp_path, demucs_only):
             source=tmp_path / "song.wav",
             preset=demucs_only,
             loop=True,
-            safety=SAFETY,
+            timing=LiveTiming(safety=SAFETY),
             threads=THREADS,
             record_dir=tmp_path / "rec",
         )
@@ -299,7 +298,7 @@ def test_mute_and_gain_are_heard_within_one_block_plus_the_ramp(jack, tmp_path, 
             source=tmp_path / "song.wav",
             preset=demucs_only,
             blocksize=block,
-            safety=SAFETY,
+            timing=LiveTiming(safety=SAFETY),
             threads=THREADS,
             record_dir=tmp_path / "rec",
         )
@@ -308,7 +307,7 @@ def test_mute_and_gain_are_heard_within_one_block_plus_the_ramp(jack, tmp_path, 
     try:
         time.sleep(engine.latency_samples / SAMPLE_RATE + 1.5)
         engine.control.apply([SetMute("vocals", True), SetGain("bass", -6.0)])
-        applied_at = engine._position
+        applied_at = engine.callback.position
         time.sleep(1.0)
     finally:
         engine.stop()
@@ -329,13 +328,13 @@ def test_multichannel_output_runs_ten_channels(jack, tmp_path, demucs_only):
             source=tmp_path / "song.wav",
             preset=demucs_only,
             multichannel=True,
-            safety=SAFETY,
+            timing=LiveTiming(safety=SAFETY),
             threads=THREADS,
             record_dir=tmp_path / "rec",
         )
     )
     rec = _play(engine, 20.0)
-    assert engine._mixer.channels == 10
+    assert engine.callback.mixer.channels == 10
     assert np.array_equal(rec["dry"][engine.latency_samples :][: len(song)], song)
 
 

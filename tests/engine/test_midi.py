@@ -17,12 +17,12 @@ from dannasep.engine.control.commands import SetGain
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.control.taper import fader_to_db
+from dannasep.engine.fusion.presets import list_presets, load_preset
 from dannasep.engine.midi.control import MidiControl
 from dannasep.engine.midi.inputs import AlsaMidiInput, JackMidiInput, MidiInputError
 from dannasep.engine.midi.mapping import MidiEvent, MidiMapError, decode, load_midi_map, midi_maps_dir
 from dannasep.engine.osc.addresses import parse
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
-from dannasep.engine.separation.fusion import list_presets, load_preset
 
 
 def _plane(preset: str = "paper") -> ControlPlane:
@@ -107,7 +107,7 @@ def test_a_command_the_engine_refuses_changes_nothing_and_is_reported(tmp_path):
     ("text", "words"),
     [
         ("bind = [ { cc = 1, address = \"/stem/drums/loudness\" } ]", "unknown address"),
-        ("bind = [ { cc = 1, address = \"/stem/piano/fader\" } ]", "unknown stem"),
+        ("bind = [ { cc = 1, address = \"/stem/piano/fader\" } ]", "unknown strip 'piano'"),
         ("bind = [ { cc = 200, address = \"/stem/drums/fader\" } ]", "cc must be 0..127"),
         ("bind = [ { address = \"/stem/drums/fader\" } ]", "exactly one of cc"),
         ("bind = [ { cc = 1, note = 2, address = \"/stem/drums/fader\" } ]", "exactly one of cc"),
@@ -237,4 +237,5 @@ def test_live_refuses_a_bad_mapping_before_loading_any_model(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"dannasep: error: {bad}: bind entry 1: unknown stem 'piano'"]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"dannasep: error: {bad}: bind entry 1: unknown strip 'piano'; use drums")

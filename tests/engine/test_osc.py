@@ -22,8 +22,8 @@ from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.control.taper import fader_to_db
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
-from dannasep.engine.separation.fusion import load_preset
 
 LATENCY = 110592
 

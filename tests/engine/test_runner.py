@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from dannasep.engine.dsp.overlap_add import plan_chunks
+from dannasep.engine.fusion.presets import make_preset
 from dannasep.engine.models.base import InferenceSettings
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.separation.estimators import StemEstimator
-from dannasep.engine.separation.fusion import make_preset
 from dannasep.engine.separation.runner import ChunkPlanSettings, model_window, separate_array
 
 
@@ -60,6 +60,7 @@ def test_gains_fuse_exactly_for_any_chunking(rng, length, overlap):
     assert np.allclose(stems, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_context_makes_chunked_output_equal_to_whole_signal_output(rng):
     """Block-size invariance: a filter with a 200-sample memory, given >= 200 samples of context,
     gives the same stems in chunks of any size as on the whole signal at once."""
@@ -122,6 +123,7 @@ def test_a_signal_shorter_than_the_network_accepts_is_padded_to_its_minimum(rng)
     assert model.windows == [20_000] and np.allclose(stems, mix[None], atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["xumx", "unet", "demucs"])
 def test_the_real_networks_separate_20_milliseconds(rng, arch):
     """No context is invented at the ends any more, so the U-Net's six poolings and Demucs'

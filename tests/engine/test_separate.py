@@ -1,4 +1,5 @@
-"""`dannasep separate` and the Separator API, including every bad input of DESIGN.md §5."""
+"""`dannasep separate` and the Separator API, including every bad input: each gets one clear
+message, a non-zero exit and no partial output."""
 
 import json
 import os
@@ -17,7 +18,8 @@ from dannasep.engine.cli import main
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.models.checkpoint import save_checkpoint
 from dannasep.engine.models.configs import load_model_config
-from dannasep.engine.separation import OutputNaming, Separator, SeparatorConfig
+from dannasep.engine.separation.naming import OutputNaming
+from dannasep.engine.separation.separator import Separator, SeparatorConfig
 
 
 @pytest.fixture
@@ -44,6 +46,7 @@ def _run(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_full_paper_preset_writes_four_stems(tmp_path, capsys):
     song = _write(tmp_path / "song.wav")
     code, out, err = _run(capsys, song, "-o", tmp_path / "out")
@@ -101,6 +104,7 @@ def test_nan_and_inf_samples(tmp_path, capsys, bad):
     assert _files(tmp_path / "out") == []
 
 
+@pytest.mark.slow
 def test_8khz_mono_is_resampled_and_can_keep_its_rate(tmp_path, capsys, demucs_only):
     song = _write(tmp_path / "phone.wav", seconds=2.0, rate=8000, channels=1)
     code, out, _ = _run(capsys, song, "-o", tmp_path / "a", "--preset", demucs_only)
@@ -209,6 +213,7 @@ def test_checkpoint_for_the_wrong_architecture_or_with_a_bad_hash(tmp_path, caps
     assert _files(tmp_path / "out") == []
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_nothing_behind(tmp_path, demucs_only):
     """The output fills up mid-write (simulated with a file-size limit): one clear error, no partials."""
     song = _write(tmp_path / "s.wav", seconds=3.0)

@@ -13,6 +13,7 @@ from dannasep.engine.dsp.wiener import wiener
 from dannasep.engine.models.base import InferenceSettings
 from dannasep.engine.streaming.input_statistics import RunningInputStatistics
 from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings
+from dannasep.engine.streaming.timing import LiveTiming
 
 
 class GainModel:
@@ -26,7 +27,9 @@ class GainModel:
         self.kernel = (kernel / kernel.sum()).view(1, 1, -1)  # unit gain at DC
         self.model = SimpleNamespace(
             traits=SimpleNamespace(
-                stream_context_samples=context_frames * HOP_LENGTH, latency_samples=lookahead_frames * HOP_LENGTH
+                architecture="gain",
+                stream_context_samples=context_frames * HOP_LENGTH,
+                stream_lookahead_samples=lookahead_frames * HOP_LENGTH,
             ),
             min_lookahead_samples=lambda: 0,
             min_input_length=lambda: 1,
@@ -48,7 +51,7 @@ def _stream(processor: StreamProcessor, signal: np.ndarray, block: int):
     return np.concatenate([h.stems for h in hops], -1), np.concatenate([h.dry for h in hops], -1)
 
 
-SETTINGS = StreamSettings(hop=8 * HOP_LENGTH, crossfade=2 * HOP_LENGTH)
+SETTINGS = StreamSettings(LiveTiming(hop=8 * HOP_LENGTH, crossfade=2 * HOP_LENGTH))
 
 
 @pytest.mark.parametrize("block", [1, 333, 512, 4096, 9999])
@@ -71,7 +74,7 @@ def test_models_with_different_lookahead_are_aligned_and_match_the_whole_signal(
     b = GainModel([0.4, 0.3, 0.2, 0.1], taps=100, context_frames=5, lookahead_frames=7)
     weights = {"xumx": (0.5, 0.25, 1.0, 0.0), "demucs": (0.5, 0.75, 0.0, 1.0)}
     processor = StreamProcessor({"xumx": a, "demucs": b}, lambda: weights, SETTINGS)
-    assert processor.algorithmic_latency == SETTINGS.hop + 7 * HOP_LENGTH
+    assert processor.algorithmic_latency == SETTINGS.timing.hop + 7 * HOP_LENGTH
     stems, _ = _stream(processor, signal, 1000)
     whole = torch.from_numpy(signal).unsqueeze(0)
     expected = sum(
@@ -89,8 +92,8 @@ def test_weight_changes_land_at_a_hop_boundary_inside_the_crossfade(rng):
     hops += processor.push(signal[:, 20 * HOP_LENGTH :])
     drums = np.concatenate([h.stems[0, 0] for h in hops])
     changed = next(i for i, h in enumerate(hops) if h.stems[0, 0, -1] == 0.0)
-    start = changed * SETTINGS.hop
-    fade = SETTINGS.crossfade
+    start = changed * SETTINGS.timing.hop
+    fade = SETTINGS.timing.crossfade
     assert changed >= 1 and np.all(drums[:start] == 1.0) and np.all(drums[start + fade :] == 0.0)
     ramp = drums[start : start + fade]
     assert np.all(np.diff(ramp) < 0) and ramp[0] < 1.0 and ramp[-1] > 0.0  # a linear fade, no jump
@@ -158,19 +161,26 @@ def test_causal_filter_remembers_the_past_and_forgets_it():
     assert torch.allclose(forgotten, fresh_short, atol=1e-6)
 
 
-def test_a_live_window_shorter_than_the_network_accepts_is_refused_with_the_fix():
-    """The paper U-Net's six poolings need 64 STFT frames (1.46 s): a short context is refused
-    up front, not by a crash inside the inference process."""
+def test_a_live_window_shorter_than_the_network_accepts_gets_more_context():
+    """The paper U-Net's six poolings need 64 STFT frames (1.46 s): a short window is widened by
+    context (latency unchanged), not left to crash inside the inference process."""
     model = GainModel([1, 1, 1, 1], context_frames=4, lookahead_frames=4)
     model.model.min_input_length = lambda: 63 * HOP_LENGTH
-    message = r"unet: its live window .* is 0\.28 s, shorter than the 1\.46 s .* raise --context"
-    with pytest.raises(ValueError, match=message):
-        StreamProcessor({"unet": model}, lambda: {"unet": (1.0,) * 4}, StreamSettings(hop=4 * HOP_LENGTH))
+    settings = StreamSettings(LiveTiming(4 * HOP_LENGTH))
+    processor = StreamProcessor({"unet": model}, lambda: {"unet": (1.0,) * 4}, settings)
+    assert processor.windows["unet"].context == (63 - 4 - 4) * HOP_LENGTH
+    assert processor.algorithmic_latency == 8 * HOP_LENGTH
+
+
+def test_a_checkpoint_lookahead_shorter_than_the_crossfade_is_refused():
+    model = GainModel([1, 1, 1, 1], lookahead_frames=1)
+    with pytest.raises(ValueError, match="look-ahead 1024 is shorter than the cross-fade 2048"):
+        StreamProcessor({"demucs": model}, lambda: {}, SETTINGS)
 
 
 def test_magnitude_model_windows_stay_on_the_stft_grid():
     with pytest.raises(ValueError, match="multiples of 1024"):
-        StreamSettings(hop=1000)
+        LiveTiming(hop=1000)
 
 
 def test_stream_of_stfts_lines_up_with_the_offline_stft(rng):
@@ -225,21 +235,18 @@ def test_a_short_context_is_raised_to_what_the_network_accepts():
     """`--context 0.25` with all three models: the live U-Net's five poolings need a 0.72 s window,
     so its context grows to fill it; the others keep the 0.25 s asked for."""
     from dannasep.engine.models.configs import load_model_config
-    from dannasep.engine.streaming.worker import fit_window
 
-    hop, fade = 8 * HOP_LENGTH, HOP_LENGTH
+    timing = LiveTiming(hop=8 * HOP_LENGTH, crossfade=HOP_LENGTH, lookahead=0, context=round(0.25 * 44100))
     unet, demucs = load_model_config("unet", "live").build(), load_model_config("demucs", "live").build()
-    for model in (unet, demucs):
-        fit_window(model, hop, fade, lookahead_seconds=0.0, context_seconds=0.25)
-    assert unet.traits.latency_samples == fade + unet.min_lookahead_samples()  # 4 frames
-    window = unet.traits.stream_context_samples + hop + unet.traits.latency_samples
+    unet_window, demucs_window = timing.window(unet), timing.window(demucs)
+    assert unet_window.lookahead == timing.crossfade + unet.min_lookahead_samples()  # 4 frames
+    window = unet_window.context + timing.hop + unet_window.lookahead
     assert unet.min_input_length() <= window < unet.min_input_length() + HOP_LENGTH
-    assert demucs.traits.stream_context_samples == 11 * HOP_LENGTH  # 0.25 s on the STFT grid
-    StreamProcessor(  # and the processor accepts the windows
-        {"unet": SimpleNamespace(model=unet), "demucs": SimpleNamespace(model=demucs)},
-        lambda: {},
-        StreamSettings(hop=hop, crossfade=fade),
-    )
+    assert demucs_window.context == 11 * HOP_LENGTH  # 0.25 s on the STFT grid
+    assert unet.inference == load_model_config("unet", "live").build().inference  # the model is untouched
+    estimators = {"unet": SimpleNamespace(model=unet), "demucs": SimpleNamespace(model=demucs)}
+    processor = StreamProcessor(estimators, lambda: {}, StreamSettings(timing))  # the same windows
+    assert processor.windows == {"unet": unet_window, "demucs": demucs_window}
 
 
 def test_the_costliest_model_is_dropped_when_hops_keep_coming_late(rng):
@@ -250,7 +257,7 @@ def test_the_costliest_model_is_dropped_when_hops_keep_coming_late(rng):
         lambda: {"xumx": (0.5, 0.5, 0.5, 0.5), "demucs": (0.5, 0.5, 0.5, 0.5)},
         SETTINGS,
     )
-    hop, latency = SETTINGS.hop, 3 * SETTINGS.hop
+    hop, latency = SETTINGS.timing.hop, 3 * SETTINGS.timing.hop
     degrader = Degrader(processor, latency, late_limit=3, window=16)
     processor.compute_seconds = {"xumx": 0.2, "demucs": 0.1}  # on average, not just once
     starting = [degrader.after_hop(k, 10**9) for k in range(10)]  # late while starting up: ignored
@@ -276,7 +283,7 @@ def test_a_lane_weighs_its_models_against_those_other_lanes_run(rng):
     signal = rng.standard_normal((2, 60_000)).astype(np.float32)
     whole = _stream(StreamProcessor(models, lambda: weights, SETTINGS), signal, 4096)[0]
     lanes = [
-        StreamProcessor({m: models[m]}, lambda: weights, SETTINGS, counted=("xumx", "demucs"))
+        StreamProcessor({m: models[m]}, lambda: weights, SETTINGS, models=("xumx", "demucs"))
         for m in ("xumx", "demucs")
     ]
     parts = [_stream(lane, signal, 4096)[0] for lane in lanes]

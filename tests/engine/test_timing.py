@@ -21,7 +21,7 @@ def test_the_live_preset_brings_its_own_timing_and_processes():
     assert processes == 2
     assert timing.hop == 7 * HOP_LENGTH and timing.crossfade == HOP_LENGTH
     assert timing.safety == round(0.133 * SAMPLE_RATE)
-    assert (timing.lookahead_seconds, timing.context_seconds) == (0, 0.25)
+    assert (timing.lookahead, timing.context) == (0, round(0.25 * SAMPLE_RATE))
     low, _ = LiveOptions().resolve("low-latency")
     assert low.hop == 2 * HOP_LENGTH and low.safety == low.hop
 

@@ -65,6 +65,7 @@ def test_window_opens_empty_with_every_control(window):
     assert window.preset_combo.count() >= 2
 
 
+@pytest.mark.slow
 def test_clicks_and_keys_change_the_engine(playing, qtbot):
     w = playing
     control = w.session.control
@@ -91,6 +92,7 @@ def test_clicks_and_keys_change_the_engine(playing, qtbot):
     assert control.state.transport.seek_to == pytest.approx(10.0, abs=0.5)
 
 
+@pytest.mark.slow
 def test_engine_and_osc_changes_update_the_widgets(playing, qtbot):
     w = playing
     w.session.apply([SetMute("bass", True), SetGain("drums", -12.0), SetWeight("vocals", "demucs", 0.25)])
@@ -104,6 +106,7 @@ def test_engine_and_osc_changes_update_the_widgets(playing, qtbot):
     qtbot.waitUntil(lambda: w.strips["vocals"].db_label.text() == "-inf dB", timeout=3000)
 
 
+@pytest.mark.slow
 def test_meters_move_and_status_shows_latency_and_weights(playing, qtbot):
     w = playing
     qtbot.waitUntil(lambda: w.strips["dry"].meter.value > 0.1, timeout=10_000)
@@ -112,6 +115,7 @@ def test_meters_move_and_status_shows_latency_and_weights(playing, qtbot):
     assert w.weights_label.text() == "weights: shipped (live size)"  # the weights playing
 
 
+@pytest.mark.slow
 def test_export_runs_to_completion_while_playing_and_can_be_cancelled(playing, qtbot, tmp_path):
     w = playing
     dialog = w.export_dialog(modal=False)
@@ -145,6 +149,7 @@ def test_export_runs_to_completion_while_playing_and_can_be_cancelled(playing, q
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_a_bad_file_shows_an_error_and_the_app_keeps_running(window, jack, qtbot, tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("these are my lyrics, not audio")
@@ -157,6 +162,7 @@ def test_a_bad_file_shows_an_error_and_the_app_keeps_running(window, jack, qtbot
     qtbot.waitUntil(lambda: window.session.engine is not None, timeout=READY_MS)
 
 
+@pytest.mark.slow
 def test_missing_weights_and_an_unwritable_export_folder_are_reported(window, jack, qtbot, tmp_path):
     window.session.settings.weights_dir = tmp_path / "empty-weights"
     (tmp_path / "empty-weights").mkdir()
@@ -198,6 +204,21 @@ def test_user_presets_save_and_load(qtbot, tmp_path):
     window.load_preset(str(path))
     normalised = window.session.control.state.normalised_weights()
     assert normalised["unet"][3] == pytest.approx(0.9 / (0.9 + 0.2 + 0.4))
+
+
+def test_models_switch_off_and_back_on_with_their_weights(qtbot, tmp_path):
+    window = _open_window(qtbot, tmp_path, "paper")  # nothing loaded: the idle control plane
+    paper = dict(window.session.control.state.weights)
+    for model in ("xumx", "demucs"):
+        window.fusion.enabled[model].setChecked(False)
+    weights = dict(window.session.control.state.weights)
+    assert weights["xumx"] == weights["demucs"] == (0.0,) * 4 and weights["unet"] == paper["unet"]
+    assert window.session.control.state.normalised_weights()["unet"] == (1.0,) * 4
+    window.fusion.enabled["unet"].setChecked(False)  # the last one stays
+    assert window.error_box is not None and "at least one model" in window.error_box.text()
+    assert dict(window.session.control.state.weights)["unet"] == paper["unet"]
+    window.fusion.enabled["xumx"].setChecked(True)
+    assert dict(window.session.control.state.weights)["xumx"] == paper["xumx"]
 
 
 def test_no_module_of_the_gui_imports_torch():

@@ -9,7 +9,8 @@ from reference_models import ASTEROID_SOURCES
 from dannasep.engine.cli import main
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.importers.asteroid_xumx import xumx_state_from_asteroid
-from dannasep.engine.models.checkpoint import load_checkpoint, sha256_of
+from dannasep.engine.models.checkpoint import load_checkpoint
+from dannasep.engine.weights.sidecars import sha256_of
 
 
 @pytest.mark.slow  # 3-10 s: two 35.6 M-parameter models

@@ -11,8 +11,9 @@ from reference_models import DEMUCS_SOURCES
 
 from dannasep.engine.cli import main
 from dannasep.engine.importers.demucs_v2 import infer_config
-from dannasep.engine.models.checkpoint import load_checkpoint, sha256_of
+from dannasep.engine.models.checkpoint import load_checkpoint
 from dannasep.engine.models.configs import load_model_config
+from dannasep.engine.weights.sidecars import sha256_of
 
 
 @pytest.mark.slow  # 3 s alone, over 5 s on a busy 2-core machine

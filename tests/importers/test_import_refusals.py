@@ -15,7 +15,7 @@ from reference_models import asteroid_package
 
 from dannasep.engine.cli import main
 from dannasep.engine.importers.asteroid_xumx import expected_model_args
-from dannasep.engine.models.checkpoint import sha256_of
+from dannasep.engine.weights.sidecars import sha256_of
 
 
 class Custom:

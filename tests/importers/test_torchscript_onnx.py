@@ -21,14 +21,15 @@ from dannasep.engine.constants import SOURCES
 from dannasep.engine.importers.torchscript import infer_config, relative_difference
 from dannasep.engine.models.backends import OnnxRuntimeBackend, TorchScriptBackend
 from dannasep.engine.models.base import SeparationNet, build_model
-from dannasep.engine.models.checkpoint import find_checkpoints, load_checkpoint, sha256_of
+from dannasep.engine.models.checkpoint import load_checkpoint
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.models.demucs import DemucsConfig
 from dannasep.engine.models.unet import UNetConfig
 from dannasep.engine.models.xumx import XUMXConfig
-from dannasep.engine.separation import Separator, SeparatorConfig
+from dannasep.engine.separation.separator import Separator, SeparatorConfig
 from dannasep.engine.streaming.processor import StreamProcessor
+from dannasep.engine.weights.sidecars import find_checkpoints, sha256_of
 
 SMALL = {
     "unet": UNetConfig(growth=2, levels=4, attention_channels=16, attention_d_model=16),
@@ -129,6 +130,7 @@ def foreign_unet(tmp_path_factory) -> tuple[Path, SeparationNet]:
     return _trace(model, _magnitude(37, 0), tmp_path_factory.mktemp("foreign") / "unet_attention.pth"), model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["unet", "demucs"])
 def test_torchscript_imports_as_our_model_with_the_same_outputs(arch, files, unet, demucs, tmp_path, capsys):
     eager = {"unet": unet, "demucs": demucs}[arch]
@@ -162,6 +164,7 @@ def test_paper_configs_are_recognised_from_their_shapes():
         assert infer_config(arch, state, torch.nn.Module()) == paper.config, arch
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_map_run_as_a_torchscript_backend(foreign_unet, tmp_path, capsys):
     source, eager = foreign_unet
     out = tmp_path / "weights"
@@ -185,6 +188,7 @@ def test_weights_that_do_not_map_run_as_a_torchscript_backend(foreign_unet, tmp_
         assert relative_difference(backend(x), eager(x)) <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_onnx_xumx_runs_as_an_onnxruntime_backend(files, xumx, tmp_path, capsys):
     out = tmp_path / "weights"
     assert _import("dannasep-onnx", files["xumx"], out) == 0

@@ -100,6 +100,7 @@ def test_validation_segments_cover_tracks_in_order(tiny_dataset):
     assert torch.equal(segments[1].sources, torch.from_numpy(tracks[0].read_sources(44_100, 44_100)))
 
 
+@pytest.mark.slow
 def test_in_memory_batches_equal_the_file_datasets_examples(tiny_dataset):
     tracks, _ = list_tracks(tiny_dataset, "train")
     files = RandomMixDataset(tracks, frames=20_000, samples_per_track=4, seed=5)

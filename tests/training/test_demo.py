@@ -4,11 +4,13 @@ import re
 import subprocess
 import sys
 
+import pytest
 import soundfile as sf
 
 from dannasep.engine.constants import SOURCES
 
 
+@pytest.mark.slow
 def test_the_demo_writes_four_scored_stems(tmp_path):
     out = tmp_path / "demo"
     command = [

@@ -18,6 +18,7 @@ def test_global_sdr_by_hand():
     assert metrics.global_sdr(reference, np.zeros_like(reference)) == pytest.approx([0.0, 0.0], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_bsseval_sdr_tracks_the_noise_level():
     rng = np.random.default_rng(0)
     truth = rng.standard_normal((4, 2, 3 * 44100)) * 0.1
@@ -39,6 +40,7 @@ def test_oracles_recover_a_lone_source_and_beat_the_baseline():
         assert np.all(metrics.global_sdr(stems, estimate) > baseline + 5), oracle.__name__
 
 
+@pytest.mark.slow
 def test_dannasep_eval_writes_a_table_a_csv_and_a_chart(tmp_path):
     data = write_dataset(tmp_path / "data", train=1, valid=0, test=2, seconds=3.0)
     out = tmp_path / "report"
@@ -78,6 +80,7 @@ def test_dannasep_eval_writes_a_table_a_csv_and_a_chart(tmp_path):
     assert missing.returncode == 1 and "nope" in missing.stderr
 
 
+@pytest.mark.slow
 def test_listening_modes_report_latency_and_match_the_streamed_presets(tmp_path):
     data = write_dataset(tmp_path / "data", train=1, valid=0, test=1, seconds=3.0)
     plain = tmp_path / "demucs-plain.toml"  # no [live] table: streamed at the engine's defaults

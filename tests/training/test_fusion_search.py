@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from audio_fixtures import write_dataset
 
-from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.training.evaluation.metrics import global_sdr
 from dannasep.training.fusion_search.search import inner_products, sdr_of_weights, search, simplex_grid
 
@@ -46,6 +46,7 @@ def test_search_picks_the_model_that_is_right_for_each_source():
     assert np.allclose(result.weights.sum(axis=0), 1.0)
 
 
+@pytest.mark.slow
 def test_the_cli_writes_a_preset_that_loads(tmp_path):
     data = write_dataset(tmp_path / "data", train=1, valid=2, test=0, seconds=3.0)
     command = [

@@ -3,8 +3,9 @@
 import numpy as np
 import torch
 
-from dannasep.engine.models.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
+from dannasep.engine.models.checkpoint import load_checkpoint, save_checkpoint
 from dannasep.engine.models.configs import load_model_config
+from dannasep.engine.weights.sidecars import read_sidecar
 from dannasep.training.evaluation.report import write_csv
 from dannasep.training.evaluation.runner import Scores
 from dannasep.training.ship import parse_labelled, ship

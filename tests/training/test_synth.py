@@ -36,6 +36,7 @@ def test_plans_are_deterministic_and_varied():
         assert any(n.pitch == 36 for n in plan.drums.notes) and any(n.pitch == 38 for n in plan.drums.notes)
 
 
+@pytest.mark.slow
 def test_a_song_renders_the_same_twice_and_the_mixture_is_the_exact_sum():
     first = render_song(11, 6.0)
     second = render_song(11, 6.0)
@@ -89,6 +90,7 @@ def test_sung_vocals_follow_the_melody_and_reach_above_the_festival_band_edge():
     assert -70 < high < -15  # an extended, falling band: neither a brick wall nor noise
 
 
+@pytest.mark.slow
 def test_the_cli_writes_a_musdb_set_that_musdb_and_our_reader_load(tmp_path):
     out = tmp_path / "synth"
     command = [
@@ -134,6 +136,7 @@ def test_the_cli_writes_a_musdb_set_that_musdb_and_our_reader_load(tmp_path):
     assert not list(out.rglob(".partial-*"))
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_refused_with_a_message(tmp_path):
     (tmp_path / "file").write_text("x")
     base = [sys.executable, "-m", "dannasep.engine.cli", "synth"]

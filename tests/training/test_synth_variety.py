@@ -52,6 +52,7 @@ class _SilentRenderer:
         return np.zeros((n_samples, 2), np.float32)
 
 
+@pytest.mark.slow
 def test_palettes_keep_the_held_out_soundfont_and_kits_apart():
     train, ood = palette.get_palette("train"), palette.get_palette("ood")
     held_out = set(palette.HELD_OUT_SOUNDFONTS)
@@ -127,6 +128,7 @@ def test_singers_vary_and_stay_in_a_singable_range():
         assert {v.speaker for v in voices} == set(vocals.festival_voices())
 
 
+@pytest.mark.slow
 def test_a_set_keeps_one_palette(tmp_path):
     out = tmp_path / "set"
     out.mkdir()

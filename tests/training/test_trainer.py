@@ -49,6 +49,7 @@ def _losses(run):
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_resumed_run_repeats_the_uninterrupted_one_exactly(tiny_dataset, tmp_path):
     assert _train(tiny_dataset, tmp_path / "straight", "--epochs", "2") == 0
     assert _train(tiny_dataset, tmp_path / "split", "--epochs", "1") == 0
@@ -57,6 +58,7 @@ def test_resumed_run_repeats_the_uninterrupted_one_exactly(tiny_dataset, tmp_pat
     assert len(_losses(tmp_path / "split")) == 2
 
 
+@pytest.mark.slow
 def test_best_weights_are_exported_with_a_sidecar(tiny_dataset, tmp_path):
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1", model="xumx") == 0
     model = load_checkpoint(tmp_path / "run/best/xumx-live.safetensors", architecture="xumx")
@@ -68,6 +70,7 @@ def test_best_weights_are_exported_with_a_sidecar(tiny_dataset, tmp_path):
     assert float(model.input_scale.detach().mean()) != 1.0
 
 
+@pytest.mark.slow
 def test_an_existing_run_is_not_overwritten_and_settings_must_match_to_resume(tiny_dataset, tmp_path, capsys):
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") == 0
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") != 0
@@ -76,6 +79,7 @@ def test_an_existing_run_is_not_overwritten_and_settings_must_match_to_resume(ti
     assert "other training settings" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_tracks_are_counted_and_training_continues(tiny_dataset, tmp_path, capsys):
     (tiny_dataset / "train/t1/drums.wav").write_bytes(b"corrupt")
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") == 0
@@ -129,6 +133,7 @@ def _column(run, name):
         return [float(row[name]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_in_memory_data_trains_like_the_files_and_may_resume_a_file_run(tiny_dataset, tmp_path):
     assert _train(tiny_dataset, tmp_path / "files", "--epochs", "2") == 0
     assert _train(tiny_dataset, tmp_path / "memory", "--epochs", "2", "--data-in-memory") == 0
@@ -138,6 +143,7 @@ def test_in_memory_data_trains_like_the_files_and_may_resume_a_file_run(tiny_dat
     assert _column(tmp_path / "mixed", "valid_sdr") == pytest.approx(_column(tmp_path / "files", "valid_sdr"), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_at_an_epoch_boundary_and_resume_finishes(tiny_dataset, tmp_path, capsys):
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "3", "--time-budget", "0.0001") == 0
     assert "time budget" in capsys.readouterr().out
@@ -146,6 +152,7 @@ def test_a_time_budget_stops_at_an_epoch_boundary_and_resume_finishes(tiny_datas
     assert [row["epoch"] for row in _losses(tmp_path / "run")] == ["1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_bfloat16_autocast_trains_on_the_cpu(tiny_dataset, tmp_path):
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1", "--amp", "bfloat16", model="unet") == 0
     losses = _column(tmp_path / "run", "train_loss")

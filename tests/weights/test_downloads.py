@@ -13,10 +13,11 @@ from conftest import FORMATS, catalog_file, one_file_set, serve
 from fake_internet import drive_quota_page
 
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.models.checkpoint import find_checkpoints, load_checkpoint
+from dannasep.engine.models.checkpoint import load_checkpoint
 from dannasep.engine.weights.download import DownloadError, DownloadOptions
 from dannasep.engine.weights.install import MANIFEST, install
 from dannasep.engine.weights.location import downloads_dir, hash_ledger_path, weights_home
+from dannasep.engine.weights.sidecars import find_checkpoints
 from dannasep.engine.weights.verify import VerificationError, first_download_sha256, record_first_download
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -34,6 +35,7 @@ def _quiet(**kw) -> DownloadOptions:
     return DownloadOptions(**kw)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_good_download_is_verified_and_imported(fmt, releases, internet):
     data = releases[fmt]
@@ -144,6 +146,7 @@ _FULL_DISK = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_full_disk_gets_a_clear_message_and_leaves_nothing(fmt, releases, internet, tmp_path):
     data = releases[fmt]

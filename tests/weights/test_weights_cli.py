@@ -34,6 +34,7 @@ def test_path_follows_xdg_data_home_and_the_override(monkeypatch, tmp_path, caps
     assert capsys.readouterr().out.strip() == str(tmp_path / "mine")
 
 
+@pytest.mark.slow
 def test_get_list_separate_remove(releases, internet, tmp_path, capsys):
     """The paper's system in one command; separate then uses it without flags, and not after remove."""
     _serve_danna_sep(internet, releases)
@@ -99,6 +100,7 @@ def test_demucs48_hq_must_carry_its_published_hash(releases, internet, capsys):
     assert not (weights_home() / "demucs48_hq").exists()
 
 
+@pytest.mark.slow
 def test_mirror_url_and_mirror_folder(releases, internet, tmp_path, capsys):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
@@ -130,6 +132,7 @@ def test_offline_gives_one_sentence_with_the_manual_route(internet, monkeypatch,
     assert not (weights_home() / "danna-sep").exists()
 
 
+@pytest.mark.slow
 def test_the_demucs_v2_preset_needs_no_toml_once_demucs48_hq_is_installed(releases, internet, tmp_path, capsys):
     song = tmp_path / "song.wav"
     write_song(song, seconds=2.0, seed=4)
@@ -146,6 +149,7 @@ def test_the_demucs_v2_preset_needs_no_toml_once_demucs48_hq_is_installed(releas
     assert sorted(p.name for p in (tmp_path / "b").rglob("*.wav"))  # four stems written
 
 
+@pytest.mark.slow
 def test_choice_for_the_live_stream_keeps_live_size(releases, internet):
     _serve_danna_sep(internet, releases)
     assert main(["weights", "get", "danna-sep", "--quiet"]) == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dannasep.engine.cli.common import add_precision_option, add_weights_options, set_threads
 from dannasep.engine.errors import DannaSepError
-from dannasep.engine.separation.fusion import load_preset
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.weights.resolve import choose_weights
 from dannasep.training.evaluation.report import markdown_table, write_report
 from dannasep.training.evaluation.runner import EvalConfig, evaluate

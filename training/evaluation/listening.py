@@ -6,17 +6,17 @@ Offline separation, which render-ahead playback plays, is the preset itself (`pr
 Fusion is linear, so each model is streamed alone and the preset's weights are applied after.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
-from dannasep.engine.separation.fusion import FusionPreset, fuse
+from dannasep.engine.fusion.presets import FusionPreset
+from dannasep.engine.separation.fusion import fuse
 from dannasep.engine.separation.separator import LoadedModel
 from dannasep.engine.streaming.processor import StreamProcessor, StreamSettings, stream_array
 from dannasep.engine.streaming.timing import LiveOptions, LiveTiming
-from dannasep.engine.streaming.worker import fit_window
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,10 @@ def listening_mode(preset: FusionPreset) -> ListeningMode:
 def streamed_model(mixture: np.ndarray, loaded: LoadedModel, timing: LiveTiming) -> tuple[np.ndarray, int]:
     """One model alone through the live processor with `timing`: stems (4, 2, time) aligned to the
     input, and the model's algorithmic latency (hop + look-ahead) in samples."""
-    model = loaded.model
-    saved = model.inference
-    try:
-        fit_window(model, timing.hop, timing.crossfade, timing.lookahead_seconds, timing.context_seconds)
-        arch = model.architecture
-        alone = {arch: (1.0,) * len(SOURCES)}
-        settings = StreamSettings(hop=timing.hop, crossfade=timing.crossfade)
-        processor = StreamProcessor({arch: loaded.estimator}, lambda: alone, settings)
-        return stream_array(processor, mixture), processor.algorithmic_latency
-    finally:
-        model.inference = replace(saved)
+    arch = loaded.model.architecture
+    alone = {arch: (1.0,) * len(SOURCES)}
+    processor = StreamProcessor({arch: loaded.estimator}, lambda: alone, StreamSettings(timing))
+    return stream_array(processor, mixture), processor.algorithmic_latency
 
 
 def listen(mixture: np.ndarray, models: dict[str, LoadedModel], mode: ListeningMode) -> tuple[np.ndarray, float]:

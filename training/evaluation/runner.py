@@ -23,7 +23,8 @@ import torch
 from tqdm import tqdm
 
 from dannasep.engine.constants import SOURCES
-from dannasep.engine.separation.fusion import FusionPreset, fuse, load_preset, make_preset
+from dannasep.engine.fusion.presets import FusionPreset, load_preset, make_preset
+from dannasep.engine.separation.fusion import fuse
 from dannasep.engine.separation.runner import separate_array
 from dannasep.engine.separation.separator import LoadedModel, SeparatorConfig, load_model
 from dannasep.engine.streaming.processor import StreamProcessor, stream_array

@@ -10,8 +10,8 @@ from tqdm import tqdm
 from dannasep.engine.cli.common import set_threads
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.fusion.presets import load_preset, make_preset, preset_to_toml
 from dannasep.engine.paths import fusion_presets_dir
-from dannasep.engine.separation.fusion import load_preset, make_preset, preset_to_toml
 from dannasep.engine.separation.separator import SeparatorConfig, load_model
 from dannasep.training.data.musdb import DatasetError, list_tracks
 from dannasep.training.evaluation.runner import per_model_estimates, read_excerpt

@@ -1,0 +1,214 @@
+"""The real-time audio callback and everything it touches, allocated when the stream opens.
+
+Each block it feeds the stream (file player or device input) into the input ring, reads the hop
+results `latency` samples later from the lanes' output rings, mixes, meters, records and counts
+under-runs. It moves samples only: no torch, files, locks, logging or buffer allocation, because
+anything that can wait makes the device play a gap.
+
+Control changes reach it through a ControlSlot: the control plane's delivering thread publishes a
+whole BlockControl, and the callback takes the newest one at the start of a block. So only the
+audio thread ever changes the mixer's ramps, the player and the counters.
+"""
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.control.state import STRIPS, EngineState
+from dannasep.engine.streaming.mixer import N_STRIPS, Mixer
+from dannasep.engine.streaming.player import FilePlayer
+from dannasep.engine.streaming.recorder import Recorder
+from dannasep.engine.streaming.rings import SharedRing
+
+MAX_BLOCK = 8192
+RAMP_SAMPLES = int(0.01 * SAMPLE_RATE)
+XRUNS_KEPT = 16
+
+
+@dataclass(frozen=True)
+class BlockControl:
+    """What the callback applies at a block start: the control state (transport) and the
+    mixer's linear targets, computed by the writer so the callback only copies them."""
+
+    state: EngineState
+    strip_gains: tuple[float, ...]
+    split: float
+    original: float
+
+    @classmethod
+    def of(cls, state: EngineState) -> "BlockControl":
+        split = 1.0 if state.monitor == "split" else 0.0
+        return cls(state, tuple(state.effective_gain(s) for s in STRIPS), split, 1.0 - split)
+
+
+class ControlSlot:
+    """One writer publishes whole values, one reader takes the newest: a reference swap, which
+    Python makes atomic, so neither side waits."""
+
+    def __init__(self, value: BlockControl):
+        self._value = value
+
+    def publish(self, value: BlockControl) -> None:
+        self._value = value
+
+    def latest(self) -> BlockControl:
+        return self._value
+
+
+@dataclass(frozen=True)
+class CallbackSetup:
+    """What the callback is wired to."""
+
+    in_ring: SharedRing
+    lane_rings: tuple[SharedRing, ...]
+    """(capacity, 5, 2) each; the stems add up over lanes, lane 0 also carries the dry mix."""
+    latency: int
+    """Samples from an input sample to the output of its hop."""
+    audio: np.ndarray | None
+    """(frames, 2) file to play; None: the device's input."""
+    multichannel: bool
+    recorder: Recorder | None
+
+
+class AudioCallback:
+    """The sounddevice callback (call it as the stream's `callback`) and its state."""
+
+    def __init__(self, setup: CallbackSetup, slot: ControlSlot):
+        self.setup = setup
+        self.slot = slot
+        self.mixer = Mixer(MAX_BLOCK, ramp=RAMP_SAMPLES, multichannel=setup.multichannel)
+        self.control = slot.latest()
+        self.mixer.set_targets(self.control.strip_gains, self.control.split, self.control.original, immediately=True)
+        self.player = FilePlayer(setup.audio, MAX_BLOCK) if setup.audio is not None else None
+        self._loop = None
+        self._seek_id = self.control.state.transport.seek_id
+        self._input_block = np.zeros((MAX_BLOCK, 2), dtype=np.float32)
+        self._output_block = np.zeros((MAX_BLOCK, len(SOURCES) + 1, 2), dtype=np.float32)
+        self._lane_block = np.zeros_like(self._output_block)
+        self.levels = np.zeros((64, N_STRIPS + 1))
+        """Per-block peaks of the strips and the mix, a ring; the newest at level_count - 1."""
+        self.level_count = 0
+        self.xrun_positions = np.zeros(XRUNS_KEPT, dtype=np.int64)
+        """Stream positions of the first under-runs and device underflows."""
+        self.seconds = np.zeros(1 << 16)
+        """Duration of the latest callbacks, a ring; the newest at count - 1."""
+        self.count = 0
+        self.underruns = 0
+        self.device_underflows = 0
+        self.position = 0
+        """Stream samples fed so far."""
+        self.finished = False
+        self.last_called = time.monotonic()
+        self._finished_at: int | None = None
+        self._prioritised = False
+
+    def __call__(self, *args) -> None:
+        began = time.perf_counter()
+        self._fill(*args)
+        self.seconds[self.count % len(self.seconds)] = time.perf_counter() - began
+        self.count += 1
+
+    def durations(self) -> np.ndarray:
+        """Seconds each of the latest (up to 65,536) callbacks took, oldest first."""
+        if self.count <= len(self.seconds):
+            return self.seconds[: self.count].copy()
+        return np.roll(self.seconds, -(self.count % len(self.seconds))).copy()
+
+    def xrun_seconds(self) -> list[float]:
+        kept = min(XRUNS_KEPT, self.underruns + self.device_underflows)
+        return [round(float(p) / SAMPLE_RATE, 3) for p in self.xrun_positions[:kept]]
+
+    def _count_xrun(self, position: int) -> None:
+        if self.underruns + self.device_underflows < XRUNS_KEPT:
+            self.xrun_positions[self.underruns + self.device_underflows] = position
+
+    def _take_control(self) -> None:
+        control = self.slot.latest()
+        if control is not self.control:
+            self.control = control
+            self.mixer.set_targets(control.strip_gains, control.split, control.original)
+
+    def _fill(self, *args) -> None:
+        if len(args) == 5:  # duplex: indata, outdata, frames, time, status
+            indata, outdata, frames, _time, status = args
+        else:
+            indata, (outdata, frames, _time, status) = None, args
+        self.last_called = time.monotonic()
+        if not self._prioritised:
+            self._prioritise_audio_thread()
+        if status.output_underflow:
+            self._count_xrun(self.position)
+            self.device_underflows += 1
+        self._take_control()
+        transport = self.control.state.transport
+        if not transport.playing or self.finished:
+            outdata.fill(0.0)
+            return
+        n = frames
+        p = self.position
+        self.setup.in_ring.write(self._input(indata, n, transport))
+        out = self._output_block[:n]
+        self._read_stems(out, p - self.setup.latency)
+        self.mixer.process(out, outdata)
+        self.levels[self.level_count % len(self.levels)] = self.mixer.peaks
+        self.level_count += 1
+        if self.setup.recorder is not None:
+            self.setup.recorder.push(self.mixer.post[:n])
+        self.position = p + n
+        if self._finished_at is not None and self.position >= self._finished_at + self.setup.latency:
+            self.finished = True
+
+    def _input(self, indata: np.ndarray | None, n: int, transport) -> np.ndarray:
+        """The next n input samples, (n, 2): from the file player, or the device's input."""
+        player = self.player
+        if player is None:
+            return indata[:, :2]
+        if transport.seek_id != self._seek_id:
+            self._seek_id = transport.seek_id
+            player.seek(transport.seek_to)
+        if transport.loop != self._loop:
+            self._loop = transport.loop
+            player.set_loop(transport.loop)
+        block = self._input_block[:n]
+        player.fill(block)
+        if player.ended and self._finished_at is None:
+            self._finished_at = self.position + n
+        return block
+
+    def _read_stems(self, out: np.ndarray, start: int) -> None:
+        """Fill (n, 5, 2) `out` with the stems and dry mix of stream positions [start, start + n);
+        what the lanes have not written yet is silence and counts as an under-run."""
+        n = out.shape[0]
+        if start + n <= 0:
+            out.fill(0.0)
+            return
+        rings = self.setup.lane_rings
+        ready = rings[0].written
+        for ring in rings[1:]:
+            ready = min(ready, ring.written)
+        lead = max(0, -start)  # the first samples of the stream are preceded by silence
+        out[:lead] = 0.0
+        avail = min(n - lead, max(0, ready - (start + lead)))
+        if avail:
+            rings[0].read_into(out[lead : lead + avail], start + lead)
+            for ring in rings[1:]:
+                other = self._lane_block[:avail]
+                ring.read_into(other, start + lead)
+                out[lead : lead + avail, : len(SOURCES)] += other[:, : len(SOURCES)]
+        if avail < n - lead:
+            out[lead + avail :] = 0.0
+            self._count_xrun(self.position)
+            self.underruns += 1
+
+    def _prioritise_audio_thread(self) -> None:
+        """Once, from the audio thread itself: ask for a higher priority (allowed for root or with
+        CAP_SYS_NICE; silently kept as is otherwise), which keeps the callback on time while
+        inference keeps the CPU busy where JACK gives no realtime scheduling."""
+        self._prioritised = True
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
