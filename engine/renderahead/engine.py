@@ -33,8 +33,6 @@ from dannasep.engine.streaming.engine import MAX_BLOCK, EngineStatus, LiveConfig
 
 MODE_RENDER, MODE_STREAM = "render-ahead", "stream"
 SEEKS_KEPT = 256
-MIN_COMPUTE_FOR_FALLBACK = 10.0
-"""Seconds of render compute measured before its real-time factor can decide a fallback."""
 
 
 @dataclass
@@ -300,7 +298,7 @@ class RenderAheadEngine(LiveEngine):
         timings, counters = self._cache.timings, self._cache.counters
         if counters[slots.CHUNKS] >= 2:  # the offline plan's own pace, once measured
             rtf = float(timings[slots.PLAN_COMPUTE] / timings[slots.PLAN_AUDIO])
-        elif timings[slots.PLAN_COMPUTE] + timings[slots.QUICK_COMPUTE] >= MIN_COMPUTE_FOR_FALLBACK:
+        elif timings[slots.PLAN_COMPUTE] + timings[slots.QUICK_COMPUTE] >= self.settings.fallback_after:
             rtf = self.render_rtf()
         else:
             return

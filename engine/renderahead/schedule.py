@@ -146,15 +146,15 @@ class Scheduler:
         return None
 
     def _plan_keeps_ahead(self, covered_until, index: int, playhead: int) -> bool:
-        """Whether, when chunk `index` is done, the playhead is still `margin` plus one more chunk's
-        compute time away from the end of what is covered."""
-        this = self.estimates.seconds(self.plan_window(index))
-        following = self.estimates.seconds(self.plan_window(min(index + 1, len(self.chunks) - 1)))
-        covered = max(covered_until(playhead, False, None), release_end(self.chunks, index, self.length))
-        if covered >= self.length:
-            following = 0.0
-        arrives = playhead + (this + following) * SAMPLE_RATE + self.margin
-        return covered >= min(arrives, self.length)
+        """Whether the playhead stays `margin` short of what is covered while chunk `index` renders,
+        and still has one more chunk's compute time in hand when it is done."""
+        this = self.estimates.seconds(self.plan_window(index)) * SAMPLE_RATE
+        following = self.estimates.seconds(self.plan_window(min(index + 1, len(self.chunks) - 1))) * SAMPLE_RATE
+        covered = covered_until(playhead, False, None)
+        if covered < self.length and covered < playhead + this + self.margin:
+            return False
+        after = max(covered, release_end(self.chunks, index, self.length))
+        return after >= self.length or after >= playhead + this + following + self.margin
 
     def chunk_done(self, index: int) -> None:
         self.run_next = index + 1

@@ -20,6 +20,7 @@ class RenderAheadSettings:
     throttle: seconds the renderer idles per second of audio it renders, to rehearse a machine
         that cannot keep ahead (tests and benchmarks); 0 in normal use.
     fallback_rtf: the render's real-time factor above which playback switches to streaming.
+    fallback_after: seconds of render compute measured before that factor can decide.
     """
 
     lead: float = 20.0
@@ -31,6 +32,7 @@ class RenderAheadSettings:
     page_frames: int = 1 << 15
     throttle: float = 0.0
     fallback_rtf: float = 1.0
+    fallback_after: float = 10.0
 
     def samples(self, seconds: float) -> int:
         return round(seconds * SAMPLE_RATE)
