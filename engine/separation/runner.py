@@ -82,7 +82,8 @@ def chunk_stems(
     of real audio on each side. statistics: see StemEstimator (None: the window's own)."""
     model = estimator.model
     start, stop = model_window(chunk, context, reader.length, model.min_lookahead_samples(), model.min_input_length())
-    stems = estimator(torch.from_numpy(reader.read(start, stop)).unsqueeze(0), statistics)[0]
+    window = torch.from_numpy(reader.read(start, stop)).unsqueeze(0)
+    stems = (estimator(window) if statistics is None else estimator(window, statistics))[0]
     offset = chunk.start - start
     return stems[..., offset : offset + chunk.length]
 
