@@ -21,7 +21,8 @@ from dannasep.engine.midi.control import MidiControl
 from dannasep.engine.midi.inputs import open_midi_input
 from dannasep.engine.midi.mapping import load_midi_map
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.renderahead.cli import add_render_ahead_options, make_engine, render_ahead_summary, status_line
+from dannasep.engine.streaming.engine import LiveConfig
 
 
 def register(subparsers) -> None:
@@ -61,6 +62,7 @@ def register(subparsers) -> None:
         help="write what was played, per stem plus dry and mix, as WAV files in DIR",
     )
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary at the end")
+    add_render_ahead_options(parser)
     osc = parser.add_argument_group("OSC control (see the README for every address)")
     osc.add_argument(
         "--osc-port",
@@ -143,7 +145,7 @@ def run(args) -> int:
         record_dir=args.record,
         loop=args.loop,
     )
-    engine = LiveEngine(config)
+    engine = make_engine(args, config)
     for note in engine.notes:
         print(f"note: {note}")
     print("starting the inference process (loading models)...", flush=True)
@@ -183,12 +185,7 @@ def run(args) -> int:
                 engine.wait(0.5)  # raises if the device or the inference process went away
                 s = engine.status()
                 if sys.stdout.isatty() and not args.json:
-                    print(
-                        f"\r{s.position:7.1f} s  worker RTF {s.worker_rtf:.2f} (max {s.worker_rtf_max:.2f})  "
-                        f"under-runs {s.underruns}  " + (f"dropped: {', '.join(s.dropped)}  " if s.dropped else ""),
-                        end="",
-                        flush=True,
-                    )
+                    print(f"\r{status_line(s)}", end="", flush=True)
         except KeyboardInterrupt:
             pass
         final = engine.status()
@@ -214,6 +211,7 @@ def run(args) -> int:
         "dropped_models": list(final.dropped),
         "recorded": [str(p) for p in recorded],
         "recording_lost_seconds": round(engine.recording_lost_frames / SAMPLE_RATE, 3),
+        **render_ahead_summary(engine, final),
     }
     if engine.recording_lost_frames:
         print(

@@ -76,6 +76,19 @@ def model_window(chunk: Chunk, context: int, length: int, edge: int, minimum: in
     return start, max(stop, start + minimum)
 
 
+def chunk_stems(
+    reader: SignalReader, estimator: StemEstimator, chunk: Chunk, context: int, statistics=None
+) -> torch.Tensor:
+    """One network's (4, 2, chunk.length) stems of the kept part of `chunk`, fed `context` samples
+    of real audio on each side. statistics: see StemEstimator (None: the window's own)."""
+    model = estimator.model
+    start, stop = model_window(chunk, context, reader.length, model.min_lookahead_samples(), model.min_input_length())
+    window = torch.from_numpy(reader.read(start, stop)).unsqueeze(0)
+    stems = (estimator(window) if statistics is None else estimator(window, statistics))[0]
+    offset = chunk.start - start
+    return stems[..., offset : offset + chunk.length]
+
+
 def separate_stream(
     reader: SignalReader,
     estimators: dict[str, StemEstimator],
@@ -90,16 +103,7 @@ def separate_stream(
     chunks = plan_chunks(reader.length, plan.segment, plan.overlap)
     ola = OverlapAdd((len(SOURCES), 2), max(chunk.length for chunk in chunks))
     for position, chunk in enumerate(chunks):
-        estimates = {}
-        for arch in preset.models:
-            estimator = estimators[arch]
-            model = estimator.model
-            start, stop = model_window(
-                chunk, plan.contexts[arch], reader.length, model.min_lookahead_samples(), model.min_input_length()
-            )
-            stems = estimator(torch.from_numpy(reader.read(start, stop)).unsqueeze(0))[0]
-            offset = chunk.start - start
-            estimates[arch] = stems[..., offset : offset + chunk.length]
+        estimates = {arch: chunk_stems(reader, estimators[arch], chunk, plan.contexts[arch]) for arch in preset.models}
         fused = fuse(estimates, preset).numpy()
         ola.add(chunk.start, fused, crossfade_weights(chunk.length, chunk.fade_in, chunk.fade_out))
         until = chunks[position + 1].start if position + 1 < len(chunks) else reader.length

@@ -64,7 +64,8 @@ class ControlSlot:
 class CallbackSetup:
     """What the callback is wired to."""
 
-    in_ring: SharedRing
+    in_ring: SharedRing | None
+    """None where the stems come from elsewhere (render-ahead)."""
     lane_rings: tuple[SharedRing, ...]
     """(capacity, 5, 2) each; the stems add up over lanes, lane 0 also carries the dry mix."""
     latency: int

@@ -225,16 +225,8 @@ class LiveEngine:
         self._recorder = Recorder(cfg.record_dir) if cfg.record_dir else None
         if self._recorder:
             self._recorder.start()
-        setup = CallbackSetup(
-            in_ring=self._in_ring,
-            lane_rings=tuple(lane.out_ring for lane in self._lanes),
-            latency=self.latency_samples,
-            audio=self.audio,
-            multichannel=cfg.multichannel,
-            recorder=self._recorder,
-        )
         self._slot.publish(BlockControl.of(self.control.state))  # commands applied before the start
-        self.callback = AudioCallback(setup, self._slot)
+        self.callback = self._make_callback(self._callback_setup())
         kwargs = dict(
             samplerate=SAMPLE_RATE,
             blocksize=cfg.blocksize,
@@ -260,6 +252,19 @@ class LiveEngine:
         except sd.PortAudioError as exc:
             self.stop()
             raise AudioDeviceError(f"cannot open {output.name} ({output.host_api}): {exc}") from exc
+
+    def _callback_setup(self) -> CallbackSetup:
+        return CallbackSetup(
+            in_ring=self._in_ring,
+            lane_rings=tuple(lane.out_ring for lane in self._lanes),
+            latency=self.latency_samples,
+            audio=self.audio,
+            multichannel=self.config.multichannel,
+            recorder=self._recorder,
+        )
+
+    def _make_callback(self, setup: CallbackSetup) -> AudioCallback:
+        return AudioCallback(setup, self._slot)
 
     def stop(self) -> list[Path]:
         """Stop audio and the worker; returns the recorded files, if recording."""

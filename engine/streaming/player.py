@@ -12,8 +12,8 @@ from dannasep.engine.constants import SAMPLE_RATE
 
 
 class FilePlayer:
-    def __init__(self, audio: np.ndarray, max_block: int, fade: int = 256):
-        """audio: (frames, 2) float32 at 44.1 kHz."""
+    def __init__(self, audio: np.ndarray, max_block: int, fade: int = 256, frame: tuple[int, ...] = (2,)):
+        """audio: (frames, 2) float32 at 44.1 kHz; frame: the shape of one output frame."""
         self.audio = np.ascontiguousarray(audio, dtype=np.float32)
         self.length = self.audio.shape[0]
         self.position = 0
@@ -21,9 +21,9 @@ class FilePlayer:
         self._jump_to: int | None = None
         self._fade_left = 0
         self._fade_from = 0
-        self._ramp = ((np.arange(fade, dtype=np.float32) + 0.5) / fade)[:, None]
+        self._ramp = ((np.arange(fade, dtype=np.float32) + 0.5) / fade).reshape(fade, *(1,) * len(frame))
         self._ramp_down = 1.0 - self._ramp
-        self._other = np.zeros((max_block, 2), dtype=np.float32)
+        self._other = np.zeros((max_block, *frame), dtype=np.float32)
         self.loop: tuple[int, int] | None = None
         self.ended = False
 

@@ -71,7 +71,7 @@ def test_all_three_models_play_the_whole_song_through_the_cli(jack, tmp_path):
     give, so only a quarter of the song must have played here; whether every block did is what
     `dannasep bench live` measures."""
     song = write_song(tmp_path / "song.wav", 20.0, seed=1)
-    timing = ["--hop", "3", "--context", "0.25", "--safety", "6", "--processes", "2"]  # a thread each
+    timing = ["--mode", "stream", "--hop", "3", "--context", "0.25", "--safety", "6", "--processes", "2"]
     proc = _cli(tmp_path / "song.wav", "--record", tmp_path / "rec", "--json", *timing, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -350,7 +350,7 @@ def _cli(*args, env=None, timeout=120):
 
 def test_cli_json_summary_and_recording(jack, tmp_path, demucs_only):
     song = write_song(tmp_path / "song.wav", 3.0, seed=7)
-    timing = ["--safety", "2", "--threads", "1"]
+    timing = ["--mode", "stream", "--safety", "2", "--threads", "1"]
     proc = _cli(tmp_path / "song.wav", "--preset", demucs_only, "--json", "--record", tmp_path / "rec", *timing)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

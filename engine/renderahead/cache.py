@@ -1,0 +1,279 @@
+"""The per-model stem cache of render-ahead playback: one memory-mapped temporary file shared by
+the audio process (which creates it and reads it in the audio callback) and the render process
+(which writes it).
+
+The song is cut into pages of `page_frames` samples; the file holds a fixed number of page slots,
+as many as `cache_mb` allows (all the song's pages when it fits). Each slot holds every model's
+four stereo stems for one page. Per page, two ranges say which samples hold data: `any` (a quick
+chunk or the offline plan) and `final` (the offline plan). A range is one int64 packing
+(lo << 32) | hi, so a reader sees it change in one store; data is written before its range.
+
+At the cap, the renderer takes the slot of the page the playhead needs last (pages behind it,
+farthest first; the playhead's own neighbourhood and the lead ahead are never taken), so the cache
+keeps the lead and as much of what was played as fits; a page taken back is rendered again if the
+playhead returns to it. A cap smaller than the lead shortens the lead.
+
+File layout: a header (control words from the audio process, statistics from the renderer, a log
+of quick chunks), the page tables, the song as (2, length) float32, then
+(slots, models, page_frames, 4, 2) float32 stems.
+"""
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dannasep.engine.constants import SOURCES
+
+# control words, written by the audio process
+PLAYHEAD, SEEK_ID, LOOP_START, LOOP_END, STOP, PLAYING = range(6)
+# counters, written by the renderer
+FINAL_FRAMES, QUICK_FRAMES, ABORTS, EVICTIONS, CHUNKS, QUICK_CHUNKS, CACHE_FULL, QUICK_LOGGED = range(8)
+# timings in seconds, written by the renderer
+PLAN_COMPUTE, PLAN_AUDIO, QUICK_COMPUTE, LAST_CHUNK_RTF, HEARTBEAT = range(5)
+WORDS = 16
+QUICK_LOG = 256
+HEADER_BYTES = 8 * (3 * WORDS + 2 * QUICK_LOG)
+ALIGN = 4096
+LOW_BITS = (1 << 32) - 1
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def pack(lo: int, hi: int) -> int:
+    return (lo << 32) | hi
+
+
+def unpack(value: int) -> tuple[int, int]:
+    return value >> 32, value & LOW_BITS
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """Sizes of a cache file; picklable, so the render process can map the same file."""
+
+    length: int
+    models: int
+    page_frames: int
+    slots: int
+
+    @classmethod
+    def for_song(cls, length: int, models: int, page_frames: int, cache_mb: float) -> "CacheLayout":
+        pages = -(-length // page_frames)
+        page_bytes = models * page_frames * len(SOURCES) * 2 * 4
+        slots = max(1, min(pages, int(cache_mb * 2**20) // page_bytes))
+        return cls(length, models, page_frames, slots)
+
+    @property
+    def pages(self) -> int:
+        return -(-self.length // self.page_frames)
+
+    @property
+    def stem_bytes(self) -> int:
+        return self.slots * self.models * self.page_frames * len(SOURCES) * 2 * 4
+
+    @property
+    def _tables(self) -> int:
+        return _aligned(HEADER_BYTES)
+
+    @property
+    def _audio(self) -> int:
+        return _aligned(self._tables + 8 * (3 * self.pages + self.slots))
+
+    @property
+    def _stems(self) -> int:
+        return _aligned(self._audio + 2 * self.length * 4)
+
+    @property
+    def file_bytes(self) -> int:
+        return self._stems + self.stem_bytes
+
+
+class StemCache:
+    """Views on a mapped cache file. See the module docstring."""
+
+    def __init__(self, path: Path, layout: CacheLayout, create: bool = False):
+        self.path = Path(path)
+        self.layout = layout
+        self.page_frames = layout.page_frames
+        self.length = layout.length
+        size = layout.file_bytes
+        self._map = np.memmap(self.path, dtype=np.uint8, mode="w+" if create else "r+", shape=(size,))
+        buf = self._map.view(np.ndarray)  # plain arrays: the callback indexes them every block
+        self.control = buf[: 8 * WORDS].view(np.int64)
+        self.counters = buf[8 * WORDS : 16 * WORDS].view(np.int64)
+        self.timings = buf[16 * WORDS : 24 * WORDS].view(np.float64)
+        self.quick_log = buf[24 * WORDS : 24 * WORDS + 16 * QUICK_LOG].view(np.int64).reshape(QUICK_LOG, 2)
+        tables = buf[layout._tables : layout._tables + 8 * (3 * layout.pages + layout.slots)].view(np.int64)
+        p = layout.pages
+        self.page_slot, self.any_range, self.final_range = tables[:p], tables[p : 2 * p], tables[2 * p : 3 * p]
+        self.slot_page = tables[3 * p :]
+        self.audio = buf[layout._audio : layout._audio + 8 * layout.length].view(np.float32).reshape(2, layout.length)
+        """(2, length) the song, float32."""
+        self.stems = (
+            buf[layout._stems :]
+            .view(np.float32)
+            .reshape(layout.slots, layout.models, layout.page_frames, len(SOURCES), 2)
+        )
+        """(slots, models, page_frames, 4, 2) float32."""
+        if create:
+            self.page_slot[:] = -1
+            self.slot_page[:] = -1
+            self.control[LOOP_START] = self.control[LOOP_END] = -1
+
+    @classmethod
+    def create(cls, song: np.ndarray, models: int, page_frames: int, cache_mb: float) -> "StemCache":
+        """A new cache file for `song` ((2, length) float32) in the temporary folder."""
+        layout = CacheLayout.for_song(song.shape[-1], models, page_frames, cache_mb)
+        handle, name = tempfile.mkstemp(prefix="dannasep-stems-", suffix=".cache")
+        os.close(handle)
+        cache = cls(Path(name), layout, create=True)
+        cache.audio[:] = song
+        return cache
+
+    def unlink(self) -> None:
+        """Remove the file's name; the mappings stay valid until closed."""
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Drop this object's views; the mapping ends with the last view anyone holds."""
+        for name in ("control", "counters", "timings", "quick_log", "page_slot", "any_range", "final_range"):
+            setattr(self, name, None)
+        self.slot_page = self.audio = self.stems = self._map = None
+
+    # -- which samples hold data -------------------------------------------------------------------
+    def covered_until(self, start: int, final: bool = False, stop: int | None = None) -> int:
+        """The first sample at or after `start` (up to `stop`, default the song's end) that holds no
+        data (no final data when `final`)."""
+        ranges = self.final_range if final else self.any_range
+        stop = self.length if stop is None else min(stop, self.length)
+        pos = start
+        while pos < stop:
+            page, offset = divmod(pos, self.page_frames)
+            lo, hi = unpack(int(ranges[page]))
+            if not lo <= offset < hi:
+                return pos
+            pos = page * self.page_frames + hi
+        return min(pos, stop) if start < stop else start
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Song spans [start, stop) that hold data, merged, in order."""
+        spans: list[tuple[int, int]] = []
+        for page in range(self.layout.pages):
+            lo, hi = unpack(int(self.any_range[page]))
+            if hi <= lo:
+                continue
+            start, stop = page * self.page_frames + lo, min(page * self.page_frames + hi, self.length)
+            if spans and spans[-1][1] == start:
+                spans[-1] = (spans[-1][0], stop)
+            else:
+                spans.append((start, stop))
+        return spans
+
+    # -- the renderer's side ---------------------------------------------------------------------
+    def write(self, start: int, stems: list[np.ndarray], final: bool, evict_order: Callable[[int], float]) -> int:
+        """Store every model's stems, each (4, 2, n), at song position `start`; returns how many
+        samples were stored (fewer when the cache is full of pages that must stay).
+
+        evict_order(page) -> how little the playhead needs that page: the page with the largest
+        value is taken first, never one valued -inf, nor one needed sooner than `page` itself."""
+        n = min(stems[0].shape[-1], self.length - start)
+        done = 0
+        while done < n:
+            pos = start + done
+            page, offset = divmod(pos, self.page_frames)
+            k = min(n - done, self.page_frames - offset)
+            if not final:  # quick stems never overwrite final ones
+                final_lo, final_hi = unpack(int(self.final_range[page]))
+                if final_hi > final_lo and final_lo < offset + k and final_hi > offset:
+                    k = max(0, final_lo - offset)
+                    if k == 0:
+                        break
+            slot = self._slot_for(page, evict_order)
+            if slot < 0:
+                self.counters[CACHE_FULL] += 1
+                break
+            target = self.stems[slot]
+            for m, model_stems in enumerate(stems):
+                target[m, offset : offset + k] = np.moveaxis(model_stems[..., done : done + k], -1, 0)
+            self._extend(self.any_range, page, offset, offset + k)
+            if final:
+                self._extend(self.final_range, page, offset, offset + k)
+            done += k
+        return done
+
+    @staticmethod
+    def _extend(ranges: np.ndarray, page: int, lo: int, hi: int) -> None:
+        old_lo, old_hi = unpack(int(ranges[page]))
+        if old_hi > old_lo and lo <= old_hi and hi >= old_lo:
+            lo, hi = min(lo, old_lo), max(hi, old_hi)
+        ranges[page] = pack(lo, hi)
+
+    def _slot_for(self, page: int, evict_order: Callable[[int], float]) -> int:
+        slot = int(self.page_slot[page])
+        if slot >= 0:
+            return slot
+        free = np.flatnonzero(self.slot_page < 0)
+        if free.size:
+            slot = int(free[0])
+        else:
+            orders = [evict_order(int(p)) for p in self.slot_page]
+            slot = int(np.argmax(orders))
+            if not np.isfinite(orders[slot]) or orders[slot] <= evict_order(page):
+                return -1
+            old = int(self.slot_page[slot])
+            # forget the old page before its slot is reused: ranges first, then the mapping
+            self.any_range[old] = 0
+            self.final_range[old] = 0
+            self.page_slot[old] = -1
+            self.counters[EVICTIONS] += 1
+        self.slot_page[slot] = page
+        self.page_slot[page] = slot
+        return slot
+
+    def log_quick(self, start: int, stop: int) -> None:
+        count = int(self.counters[QUICK_LOGGED])
+        self.quick_log[count % QUICK_LOG] = (start, stop)
+        self.counters[QUICK_LOGGED] = count + 1
+
+    def quick_spans(self) -> list[tuple[int, int]]:
+        """Song spans [start, stop) rendered by quick chunks (the latest QUICK_LOG)."""
+        count = int(self.counters[QUICK_LOGGED])
+        rows = range(max(0, count - QUICK_LOG), count)
+        return [tuple(int(v) for v in self.quick_log[i % QUICK_LOG]) for i in rows]
+
+    # -- the audio callback's side ----------------------------------------------------------------
+    def fuse_into(self, start: int, out: np.ndarray, weights: np.ndarray, scratch: np.ndarray) -> int:
+        """out (n, 4, 2) = Σ_models weights[m] · stems[m] over song samples [start, start + n);
+        weights: (models, 4, 1). No allocation of buffers. Returns 2 if every sample was final, 1 if
+        some were quick, 0 (out undefined) if some held no data. Samples past the song's end are 0."""
+        n = out.shape[0]
+        quality = 2
+        done = 0
+        while done < n:
+            pos = start + done
+            if pos >= self.length:
+                out[done:] = 0.0
+                break
+            page, offset = divmod(pos, self.page_frames)
+            k = min(n - done, self.page_frames - offset, self.length - pos)
+            lo, hi = unpack(int(self.any_range[page]))
+            slot = int(self.page_slot[page])
+            if not (lo <= offset and offset + k <= hi) or slot < 0:
+                return 0
+            final_lo, final_hi = unpack(int(self.final_range[page]))
+            if not (final_lo <= offset and offset + k <= final_hi):
+                quality = 1
+            target, tmp = out[done : done + k], scratch[:k]
+            models = self.stems[slot]
+            np.multiply(models[0, offset : offset + k], weights[0], out=target)
+            for m in range(1, models.shape[0]):
+                np.multiply(models[m, offset : offset + k], weights[m], out=tmp)
+                np.add(target, tmp, out=target)
+            done += k
+        return quality

@@ -1,0 +1,113 @@
+"""The audio callback of render-ahead playback: the streaming callback's mixer, meters, recorder
+and counters, with the stems read from the render cache at the playhead instead of from the
+inference lanes.
+
+Until the cache holds the next block the playhead waits in silence (like a video buffering); a
+block missing after sound started counts as an engine under-run. Only blocks that played reach
+the recorder, so a recording is the song's stems without the buffering gaps. After a fallback to
+streaming, every block goes to the streaming callback instead.
+"""
+
+import time
+
+import numpy as np
+
+from dannasep.engine.renderahead import cache as slots
+from dannasep.engine.renderahead.cache import StemCache
+from dannasep.engine.renderahead.playback import QUALITY_QUICK, CachePlayer
+from dannasep.engine.streaming.audio_callback import MAX_BLOCK, AudioCallback, CallbackSetup, ControlSlot
+
+SEEKS_KEPT = 256
+
+
+class RenderAheadCallback(AudioCallback):
+    def __init__(
+        self, setup: CallbackSetup, slot: ControlSlot, cache: StemCache, weights: ControlSlot, seek_asked: np.ndarray
+    ):
+        """weights: publishes `playback.fusion_matrix` arrays; seek_asked: (SEEKS_KEPT,) monotonic
+        times at which each seek id was asked for, written by the control thread."""
+        super().__init__(setup, slot)
+        self.cache = cache
+        self.weights = weights
+        self.source = CachePlayer(setup.audio, cache, weights.latest(), MAX_BLOCK)
+        self._seek_asked = seek_asked
+        self.streaming: AudioCallback | None = None
+        """Set on a fallback: it plays every block from then on."""
+        self.sounding = False
+        self.asked_at = time.monotonic()
+        """When the current wait for sound began (start or seek)."""
+        self.first_sound_ms: float | None = None
+        self.seek_ms = np.zeros(SEEKS_KEPT)
+        self.seeks = 0
+        self._waiting_seek = -1
+        self.quick_frames_played = 0
+        self.publish_transport()
+
+    def __call__(self, *args) -> None:
+        if self.streaming is not None:
+            self.streaming(*args)
+        else:
+            super().__call__(*args)
+
+    def publish_transport(self) -> None:
+        """Tell the renderer where the playhead goes and what loops (it reads these in order)."""
+        control = self.cache.control
+        loop = self.source.loop
+        control[slots.LOOP_START], control[slots.LOOP_END] = loop if loop is not None else (-1, -1)
+        control[slots.PLAYHEAD] = self.source.wanted
+        control[slots.SEEK_ID] = self.control.state.transport.seek_id
+
+    def _fill(self, *args) -> None:
+        outdata, frames, _time, status = args[-4:]
+        now = self.last_called = time.monotonic()
+        if not self._prioritised:
+            self._prioritise_audio_thread()
+        if status.output_underflow:
+            self._count_xrun(self.position)
+            self.device_underflows += 1
+        self._take_control()
+        transport = self.control.state.transport
+        source = self.source
+        if transport.seek_id != self._seek_id:
+            self._seek_id = transport.seek_id
+            source.seek(transport.seek_to)
+            self.sounding, self.asked_at = False, self._seek_asked[self._seek_id % SEEKS_KEPT] or now
+            self._waiting_seek = self._seek_id
+        if transport.loop != self._loop:
+            self._loop = transport.loop
+            source.set_loop(transport.loop)
+        self.publish_transport()
+        if not transport.playing or self.finished:
+            outdata.fill(0.0)
+            return
+        source.weights = self.weights.latest()
+        out = self._output_block[:frames]
+        if not source.play_block(out):
+            outdata.fill(0.0)
+            if self.sounding:
+                self._count_xrun(self.position)
+                self.underruns += 1
+            return
+        if not self.sounding:
+            self._heard(now)
+        if source.quality == QUALITY_QUICK:
+            self.quick_frames_played += frames
+        self.mixer.process(out, outdata)
+        self.levels[self.level_count % len(self.levels)] = self.mixer.peaks
+        self.level_count += 1
+        if self.setup.recorder is not None:
+            self.setup.recorder.push(self.mixer.post[:frames])
+        self.position += frames
+        self.cache.control[slots.PLAYHEAD] = source.wanted
+        if source.ended:
+            self.finished = True
+
+    def _heard(self, now: float) -> None:
+        self.sounding = True
+        waited = 1000.0 * (now - self.asked_at)
+        if self._waiting_seek >= 0:
+            self.seek_ms[self.seeks % SEEKS_KEPT] = waited
+            self.seeks += 1
+            self._waiting_seek = -1
+        elif self.first_sound_ms is None:
+            self.first_sound_ms = waited

@@ -1,0 +1,241 @@
+"""Render-ahead playback of a file: the live engine's device, mixer, control plane and recorder,
+with the stems coming from a render process that runs the offline path ahead of the playhead.
+
+Threads and processes:
+- the render process (renderer.py): torch; renders into the StemCache what the playhead plays next.
+- the audio callback (callback.py): reads the cache at the playhead, fuses with the current
+  weights, mixes. Latency is 0: the playhead is what is heard.
+- the controlling thread (CLI, GUI) calls `check_health`, which also watches the render's speed:
+  when it cannot keep ahead (render real-time factor above `fallback_rtf`), the engine stops the
+  render process and goes on with the streaming engine from the playhead (after its latency).
+"""
+
+import multiprocessing
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.errors import DannaSepError
+from dannasep.engine.lifeline import Lifeline
+from dannasep.engine.renderahead import cache as slots
+from dannasep.engine.renderahead.cache import StemCache
+from dannasep.engine.renderahead.callback import SEEKS_KEPT, RenderAheadCallback
+from dannasep.engine.renderahead.playback import fusion_matrix
+from dannasep.engine.renderahead.renderer import RenderSpec, run_renderer
+from dannasep.engine.renderahead.settings import RenderAheadSettings
+from dannasep.engine.streaming.audio_callback import AudioCallback, BlockControl, CallbackSetup, ControlSlot
+from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
+
+MODE_RENDER, MODE_STREAM = "render-ahead", "stream"
+
+
+@dataclass
+class RenderAheadStatus(EngineStatus):
+    mode: str = MODE_RENDER
+    fallback: str = ""
+    """Why the engine switched to streaming, if it did."""
+    lead_seconds: float = 0.0
+    """Audio held in the cache ahead of the playhead."""
+    render_rtf: float = 0.0
+    first_sound_ms: float | None = None
+    seek_ms: list[float] = field(default_factory=list)
+    cache_mb: float = 0.0
+    rendered: list[tuple[float, float]] = field(default_factory=list)
+    """Spans of the song (seconds) the cache holds, for a buffer bar."""
+    quick_seconds_played: float = 0.0
+
+
+class RenderAheadEngine(LiveEngine):
+    def __init__(self, config: LiveConfig, settings: RenderAheadSettings | None = None):
+        if config.source is None:
+            raise DannaSepError("render-ahead plays files; live input goes through the streaming engine")
+        super().__init__(config)
+        self.settings = settings or RenderAheadSettings()
+        self.mode = MODE_RENDER
+        self.fallback = ""
+        self._cache: StemCache | None = None
+        self._render = None
+        self._pipe = None
+        self._weights = ControlSlot(fusion_matrix(self.control.state, self.models))
+        self._seek_asked = np.zeros(SEEKS_KEPT)
+        self.render_callback: RenderAheadCallback | None = None
+        self.leads: list[float] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        from dannasep.engine.separation.separator import SeparatorConfig
+
+        cfg, settings = self.config, self.settings
+        self._cache = StemCache.create(self.audio.T, len(self.models), settings.page_frames, settings.cache_mb)
+        separator = SeparatorConfig(
+            preset=cfg.preset,
+            weights_dir=cfg.weights_dir,
+            size=cfg.size,
+            precision=cfg.precision,
+            wiener_iterations=cfg.wiener_iterations,
+            threads=cfg.threads,
+        )
+        spec = RenderSpec(
+            cache_path=str(self._cache.path),
+            layout=self._cache.layout,
+            models=self.models,
+            separator=separator,
+            settings=settings,
+            nice=cfg.worker_nice,
+            lifeline=Lifeline.here(),
+        )
+        ctx = multiprocessing.get_context("spawn")
+        self._pipe, child = ctx.Pipe()
+        process = ctx.Process(target=run_renderer, args=(spec, child), name="dannasep-render", daemon=True)
+        process.start()
+        self._render = process
+        deadline = time.monotonic() + cfg.startup_timeout
+        while not self._pipe.poll(0.2):
+            if not process.is_alive():
+                raise DannaSepError(f"the render process ended while loading (exit code {process.exitcode})")
+            if time.monotonic() > deadline:
+                raise DannaSepError(f"the render process did not start within {cfg.startup_timeout:.0f} s")
+        kind, info = self._pipe.recv()
+        if kind != "ready":
+            raise DannaSepError(f"the render process failed to start: {info.splitlines()[0]}")
+        self._cache.unlink()  # both processes hold the mapping; nothing is left behind if either dies
+        self.model_provenance = dict(info["models"])
+        self.trained = bool(info["trained"])
+        self.latency_samples = 0
+        self.control.subscribe(self._on_change)
+
+    def _make_callback(self, setup: CallbackSetup) -> AudioCallback:
+        self.render_callback = RenderAheadCallback(setup, self._slot, self._cache, self._weights, self._seek_asked)
+        return self.render_callback
+
+    def _callback_setup(self) -> CallbackSetup:
+        if self.mode == MODE_STREAM:
+            return super()._callback_setup()
+        return CallbackSetup(
+            in_ring=None,
+            lane_rings=(),
+            latency=0,
+            audio=self.audio,
+            multichannel=self.config.multichannel,
+            recorder=self._recorder,
+        )
+
+    def _stop_renderer(self) -> None:
+        if self._render is None:
+            return
+        if self._cache is not None:
+            self._cache.control[slots.STOP] = 1
+        self._render.join(timeout=10)
+        if self._render.is_alive():
+            self._render.kill()
+            self._render.join()
+        self._render = None
+
+    def stop(self) -> list:
+        self._stop_renderer()
+        recorded = super().stop()
+        if self._cache is not None:
+            self._cache.unlink()
+        return recorded
+
+    # -- control -----------------------------------------------------------------------------
+    def _on_change(self, old, new, source: str) -> None:
+        if new.weights != old.weights:
+            self._weights.publish(fusion_matrix(new, self.models))
+        if new.transport.seek_id != old.transport.seek_id:
+            self._seek_asked[new.transport.seek_id % SEEKS_KEPT] = time.monotonic()
+        if self._ctrl is not None:  # streaming (after a fallback): the inference processes get the weights
+            super()._on_change(old, new, source)
+        else:
+            self._slot.publish(BlockControl.of(new))
+
+    # -- status and health -----------------------------------------------------------------------
+    def render_rtf(self) -> float:
+        """Compute seconds per second of audio the render made, quick chunks included."""
+        if self._cache is None:
+            return 0.0
+        timings, counters = self._cache.timings, self._cache.counters
+        compute = timings[slots.PLAN_COMPUTE] + timings[slots.QUICK_COMPUTE]
+        audio = timings[slots.PLAN_AUDIO] + counters[slots.QUICK_FRAMES] / SAMPLE_RATE
+        return float(compute / audio) if audio > 0 else 0.0
+
+    def lead_seconds(self) -> float:
+        if self._cache is None or self.render_callback is None:
+            return 0.0
+        playhead = self.render_callback.source.position
+        return (self._cache.covered_until(playhead) - playhead) / SAMPLE_RATE
+
+    def rendered_spans(self) -> list[tuple[float, float]]:
+        """Song spans (seconds) the cache holds data for, merged."""
+        spans = self._cache.spans() if self._cache is not None else []
+        return [(start / SAMPLE_RATE, stop / SAMPLE_RATE) for start, stop in spans]
+
+    def quick_spans(self) -> list[tuple[int, int]]:
+        return self._cache.quick_spans() if self._cache is not None else []
+
+    def status(self) -> RenderAheadStatus:
+        base = super().status()
+        fields = {name: getattr(base, name) for name in EngineStatus.__dataclass_fields__}
+        played = self.render_callback
+        if self.mode == MODE_RENDER:
+            fields["position"] = played.source.position / SAMPLE_RATE if played is not None else 0.0
+            lead = self.lead_seconds()
+            if fields["playing"] and played is not None and played.sounding:
+                self.leads.append(lead)
+        else:
+            lead = 0.0
+        seeks = min(played.seeks, SEEKS_KEPT) if played is not None else 0
+        return RenderAheadStatus(
+            **fields,
+            mode=self.mode,
+            fallback=self.fallback,
+            lead_seconds=lead,
+            render_rtf=self.render_rtf(),
+            first_sound_ms=played.first_sound_ms if played is not None else None,
+            seek_ms=[float(v) for v in played.seek_ms[:seeks]] if played is not None else [],
+            cache_mb=self._cache.layout.stem_bytes / 2**20 if self._cache is not None else 0.0,
+            rendered=self.rendered_spans() if self.mode == MODE_RENDER else [],
+            quick_seconds_played=played.quick_frames_played / SAMPLE_RATE if played is not None else 0.0,
+        )
+
+    def lead_summary(self) -> tuple[float, float] | None:
+        """(min, median) of the lead seen by status() while sound played."""
+        return (min(self.leads), statistics.median(self.leads)) if self.leads else None
+
+    def check_health(self) -> None:
+        if self.mode == MODE_RENDER:
+            if self._render is not None and not self._render.is_alive():
+                raise DannaSepError("the render process stopped unexpectedly")
+            self._fall_back_if_behind()
+        super().check_health()
+
+    def _fall_back_if_behind(self) -> None:
+        if self._cache is None or self.finished:
+            return
+        timings, counters = self._cache.timings, self._cache.counters
+        if counters[slots.CHUNKS] >= 2:  # the offline plan's own pace, once measured
+            rtf = float(timings[slots.PLAN_COMPUTE] / timings[slots.PLAN_AUDIO])
+        elif timings[slots.PLAN_COMPUTE] + timings[slots.QUICK_COMPUTE] >= self.settings.fallback_after:
+            rtf = self.render_rtf()
+        else:
+            return
+        if rtf > self.settings.fallback_rtf:
+            self.fall_back(f"the render could not keep ahead (real-time factor {rtf:.2f})")
+
+    def fall_back(self, reason: str) -> None:
+        """Go on with the streaming engine from the playhead: stop the render, start inference; the
+        render callback hands every block to a streaming callback from then on."""
+        self.fallback = reason
+        self._stop_renderer()
+        self.control.unsubscribe(self._on_change)
+        self.mode = MODE_STREAM
+        LiveEngine._start_worker(self)  # the cache plays on while the streaming models load
+        streaming = AudioCallback(self._callback_setup(), self._slot)
+        streaming.player.set_loop(self.control.state.transport.loop)
+        streaming.player.seek(self.render_callback.source.wanted / SAMPLE_RATE)
+        self._slot.publish(BlockControl.of(self.control.state))
+        self.callback = streaming
+        self.render_callback.streaming = streaming

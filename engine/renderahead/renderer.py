@@ -1,0 +1,267 @@
+"""The render process of render-ahead playback: the offline separation path (the same chunk plan,
+per-model windows, full Wiener filter and overlap-add as `dannasep separate`) run on the region
+the playhead plays next, each model's stems written into the StemCache.
+
+Each model's chunks are overlap-added on their own, so the callback's weighted sum of the cached
+stems equals the offline fusion of the same chunks (fusion and overlap-add are both linear). A
+seek to audio the cache does not hold interrupts the chunk being rendered: a hook before every
+network layer checks the playhead, so the render moves within one layer's compute.
+"""
+
+import contextlib
+import os
+import time
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
+from dannasep.engine.lifeline import Lifeline
+from dannasep.engine.renderahead import cache as slots
+from dannasep.engine.renderahead.cache import CacheLayout, StemCache
+from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, horizon, release_end
+from dannasep.engine.renderahead.settings import RenderAheadSettings
+
+ALIGN = 4 * HOP_LENGTH
+"""A multiple of the STFT hop and of the largest stride of Demucs' encoders."""
+
+
+class PlayheadMovedError(Exception):
+    """The playhead jumped to audio the cache does not hold: drop the chunk being rendered."""
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """Everything the render process needs, picklable for a spawned process."""
+
+    cache_path: str
+    layout: CacheLayout
+    models: tuple[str, ...]
+    separator: object
+    """A SeparatorConfig (models, size, weights folder, precision, Wiener iterations, threads)."""
+    settings: RenderAheadSettings
+    nice: int = 0
+    lifeline: Lifeline | None = None
+
+
+class Renderer:
+    """Serves render jobs until the audio process sets the STOP word."""
+
+    def __init__(self, cache: StemCache, estimators: dict, settings: RenderAheadSettings):
+        import torch
+
+        from dannasep.engine.dsp.overlap_add import plan_chunks
+        from dannasep.engine.separation.runner import ArrayReader, shared_plan
+
+        self._torch = torch
+        self.cache = cache
+        self.estimators = estimators
+        self.settings = settings
+        self.reader = ArrayReader(cache.audio)
+        plan = shared_plan(estimators)
+        self.contexts = plan.contexts
+        self.chunks = plan_chunks(cache.length, plan.segment, plan.overlap)
+        self.estimates = RenderEstimates()
+        self.scheduler = Scheduler(
+            chunks=self.chunks,
+            length=cache.length,
+            lead=settings.samples(settings.lead),
+            quick=settings.samples(settings.quick),
+            quick_growth=settings.quick_growth,
+            quick_context=settings.samples(settings.quick_context),
+            margin=settings.samples(settings.margin),
+            plan_context=max(plan.contexts.values()),
+            estimates=self.estimates,
+        )
+        self._olas: list = []
+        self._origin = self._released = self._skip_until = 0
+        self._seek_seen = int(cache.control[slots.SEEK_ID])
+
+    # -- the playhead, as the audio callback publishes it ----------------------------------------------
+    def _playhead(self) -> int:
+        return int(self.cache.control[slots.PLAYHEAD])
+
+    def _loop(self) -> tuple[int, int] | None:
+        start, end = int(self.cache.control[slots.LOOP_START]), int(self.cache.control[slots.LOOP_END])
+        return (start, end) if 0 <= start < end else None
+
+    def evict_order(self, page: int) -> float:
+        """How little the playhead needs `page`: -inf within the lead (and the page just before the
+        playhead), otherwise its distance from the playhead."""
+        frames = self.cache.page_frames
+        playhead = self._playhead()
+        first, last = page * frames, (page + 1) * frames
+        if last > playhead - frames and first < playhead + frames:
+            return -np.inf
+        for start, stop in horizon(playhead, self.scheduler.lead, self.cache.length, self._loop()):
+            if first < stop and last > start:
+                return -np.inf
+        return float(min(abs(first - playhead), abs(last - playhead)))
+
+    def check_moved(self, *_args) -> None:
+        """Before every layer: abandon the job if the playhead jumped to audio without any data."""
+        seek = int(self.cache.control[slots.SEEK_ID])
+        if seek == self._seek_seen:
+            return
+        self._seek_seen = seek
+        self.scheduler.restart_quick()
+        playhead = self._playhead()
+        if self.cache.covered_until(playhead) == playhead and playhead < self.cache.length:
+            raise PlayheadMovedError
+
+    # -- serving -------------------------------------------------------------------------------------
+    def serve(self) -> None:
+        hook = self._torch.nn.modules.module.register_module_forward_pre_hook(self.check_moved)
+        try:
+            while not self.cache.control[slots.STOP]:
+                self.cache.timings[slots.HEARTBEAT] = time.monotonic()
+                with contextlib.suppress(PlayheadMovedError):
+                    self.check_moved()
+                job = self.scheduler.next_job(self.cache.covered_until, self._playhead(), self._loop())
+                if job is None:
+                    time.sleep(0.01)
+                    continue
+                try:
+                    if isinstance(job, QuickJob):
+                        self.render_quick(job)
+                    else:
+                        self.render_plan(job)
+                except PlayheadMovedError:
+                    self.cache.counters[slots.ABORTS] += 1
+                    self.scheduler.abandon_run()
+        finally:
+            hook.remove()
+
+    def _pace(self, began: float, seconds_of_audio: float) -> float:
+        """Compute seconds since `began`, after idling as `throttle` asks."""
+        if self.settings.throttle > 0:
+            time.sleep(self.settings.throttle * seconds_of_audio)
+        return time.perf_counter() - began
+
+    def render_plan(self, job: PlanJob) -> None:
+        from dannasep.engine.dsp.overlap_add import OverlapAdd, crossfade_weights
+        from dannasep.engine.separation.runner import chunk_stems
+
+        chunk = self.chunks[job.index]
+        if job.first:
+            capacity = max(c.length for c in self.chunks)
+            self._olas = [OverlapAdd((len(SOURCES), 2), capacity) for _ in self.estimators]
+            self._origin = self._released = chunk.start
+            self._skip_until = chunk.start + chunk.fade_in  # only later chunks complete the fade-in
+        began = time.perf_counter()
+        weights = crossfade_weights(chunk.length, chunk.fade_in, chunk.fade_out)
+        until = release_end(self.chunks, job.index, self.cache.length)
+        released = []
+        for arch, ola in zip(self.estimators, self._olas, strict=True):
+            stems = chunk_stems(self.reader, self.estimators[arch], chunk, self.contexts[arch]).numpy()
+            ola.add(chunk.start - self._origin, stems, weights)
+        for ola in self._olas:
+            released.append(ola.release(until - self._origin))
+        start = max(self._released, self._skip_until)
+        skip = start - self._released
+        seconds = self._pace(began, (until - self._released) / SAMPLE_RATE)
+        stored = self.cache.write(start, [r[..., skip:] for r in released], True, self.evict_order)
+        counters, timings = self.cache.counters, self.cache.timings
+        counters[slots.FINAL_FRAMES] += stored
+        counters[slots.CHUNKS] += 1
+        timings[slots.PLAN_COMPUTE] += seconds
+        timings[slots.PLAN_AUDIO] += (until - self._released) / SAMPLE_RATE
+        timings[slots.LAST_CHUNK_RTF] = seconds * SAMPLE_RATE / max(1, until - self._released)
+        self.estimates.plan_rate = seconds / self.scheduler.plan_window(job.index)
+        self._released = until
+        if stored < until - start:  # the cache is full of audio the playhead needs first
+            self.scheduler.abandon_run()
+            time.sleep(0.05)
+            return
+        self.scheduler.chunk_done(job.index)
+
+    def render_quick(self, job: QuickJob) -> None:
+        from dannasep.engine.dsp.overlap_add import Chunk
+        from dannasep.engine.separation.runner import chunk_stems
+
+        began = time.perf_counter()
+        chunk = Chunk(index=-1, start=job.start, stop=job.stop, fade_in=0, fade_out=0)
+        stems = [
+            chunk_stems(self.reader, est, chunk, *self._as_in_plan(arch, job.start)).numpy()
+            for arch, est in self.estimators.items()
+        ]
+        context = self.scheduler.quick_context
+        seconds = self._pace(began, chunk.length / SAMPLE_RATE)
+        stored = self.cache.write(job.start, stems, False, self.evict_order)
+        if stored:
+            self.cache.log_quick(job.start, job.start + stored)
+        self.cache.counters[slots.QUICK_FRAMES] += stored
+        self.cache.counters[slots.QUICK_CHUNKS] += 1
+        self.cache.timings[slots.QUICK_COMPUTE] += seconds
+        self.estimates.quick_rate = seconds / (chunk.length + 2 * context)
+        if stored == 0:
+            time.sleep(0.05)
+
+    def _as_in_plan(self, arch: str, position: int) -> tuple[int, object]:
+        """The context and input statistics that make a quick chunk at `position` run a network
+        as the offline plan does: its window starts on the plan window's grid of ALIGN samples
+        (STFT frames and strided convolutions then see the same sample phases), and a network that
+        standardises its input gets the plan window's (mean, std)."""
+        from dannasep.engine.renderahead.schedule import chunk_for
+        from dannasep.engine.separation.runner import model_window
+
+        model = self.estimators[arch].model
+        chunk = self.chunks[chunk_for(self.chunks, position)]
+        start, stop = model_window(
+            chunk, self.contexts[arch], self.cache.length, model.min_lookahead_samples(), model.min_input_length()
+        )
+        context = self.scheduler.quick_context
+        context += (position - context - start) % ALIGN
+        if not model.normalises_input:
+            return context, None
+        mono = self._torch.from_numpy(self.reader.read(start, stop)).mean(0)
+        return context, (mono.mean().view(1, 1, 1), mono.std().view(1, 1, 1))
+
+
+def _warm_up(estimators: dict, settings: RenderAheadSettings) -> None:
+    """One pass per network on a quick chunk's window, so that the first real one is not slowed by
+    the allocations and kernel choices of a first call."""
+    import torch
+
+    samples = settings.samples(settings.quick + 2 * settings.quick_context)
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 2, samples), dtype=np.float32) * 0.1)
+    for estimator in estimators.values():
+        estimator(noise[..., : max(samples, estimator.model.min_input_length())])
+
+
+def run_renderer(spec: RenderSpec, connection) -> None:
+    """Process entry point. Sends ("ready", info) or ("error", message) once, then serves."""
+    if spec.lifeline is not None:
+        spec.lifeline.hold()
+    from dannasep.engine.streaming.worker import SPIN_COUNT
+
+    os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
+    with contextlib.suppress(OSError):
+        os.nice(spec.nice)
+    try:
+        import torch
+
+        from dannasep.engine.separation.separator import load_model
+
+        if spec.separator.threads is not None:
+            torch.set_num_threads(spec.separator.threads)
+        loaded = {arch: load_model(arch, spec.separator) for arch in spec.models}
+        estimators = {arch: m.estimator for arch, m in loaded.items()}
+        _warm_up(estimators, spec.settings)
+        cache = StemCache(spec.cache_path, spec.layout)
+        renderer = Renderer(cache, estimators, spec.settings)
+        connection.send(
+            (
+                "ready",
+                {
+                    "models": {arch: m.provenance for arch, m in loaded.items()},
+                    "trained": all(m.trained for m in loaded.values()),
+                    "chunks": len(renderer.chunks),
+                },
+            )
+        )
+    except Exception as exc:
+        connection.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"))
+        return
+    renderer.serve()

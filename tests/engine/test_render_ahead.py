@@ -1,0 +1,230 @@
+"""Render-ahead playback against a real JACK server (dummy driver): what played is compared with
+the offline separation (`Separator`, the path `dannasep separate` runs), sample by sample.
+
+As in test_live.py, these tests check behaviour, not speed: one inference thread, and assertions
+on what was played (only blocks that played are recorded, so a recording is the song's stems
+whatever the machine's load), never on timings or under-run counts (`dannasep bench live`)."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from audio_fixtures import write_song
+from test_live import _cli, _recorded
+
+from dannasep.engine.audio.jack_server import jack_server
+from dannasep.engine.constants import SAMPLE_RATE, SOURCES
+from dannasep.engine.control.commands import Pause, Play, Seek, SetWeight
+from dannasep.engine.renderahead.engine import MODE_STREAM, RenderAheadEngine
+from dannasep.engine.renderahead.settings import RenderAheadSettings
+from dannasep.engine.separation.separator import Separator, SeparatorConfig
+from dannasep.engine.streaming.engine import LiveConfig
+from dannasep.engine.streaming.timing import LiveTiming
+
+THREADS = 1
+WEIGHTS = {"xumx": (0.3, 0.2, 0.1, 0.6), "demucs": (0.7, 0.8, 0.9, 0.4)}
+
+
+@pytest.fixture(scope="module")
+def jack():
+    with jack_server() as server:
+        yield server
+
+
+def _preset(path: Path, weights: dict[str, tuple[float, ...]]) -> Path:
+    tables = [
+        f"[weights.{m}]\n" + "".join(f"{s} = {w}\n" for s, w in zip(SOURCES, row, strict=True))
+        for m, row in weights.items()
+    ]
+    path.write_text("\n".join(tables))
+    return path
+
+
+def _offline_per_model(tmp_path: Path, song: np.ndarray) -> dict[str, np.ndarray]:
+    """Each model's offline stems, (4, 2, time), from a one-model preset (the same chunk plan as two)."""
+    stems = {}
+    for model in WEIGHTS:
+        preset = _preset(tmp_path / f"{model}.toml", {model: (1, 1, 1, 1)})
+        stems[model] = Separator(SeparatorConfig(preset=preset, threads=THREADS)).separate(song.T)
+    return stems
+
+
+def _fused(per_model: dict[str, np.ndarray], weights: dict[str, tuple[float, ...]]) -> np.ndarray:
+    totals = np.sum([weights[m] for m in per_model], axis=0)
+    return sum(per_model[m] * (np.asarray(weights[m]) / totals)[:, None, None] for m in per_model)
+
+
+def _sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference**2) / max(np.sum((reference - estimate) ** 2), 1e-30)))
+
+
+def _played(engine: RenderAheadEngine) -> int:
+    """Samples played so far (buffering waits not counted)."""
+    return engine.render_callback.position
+
+
+def _wait_for(condition, seconds: float, engine: RenderAheadEngine) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        engine.check_health()
+        time.sleep(0.1)
+
+
+def _engine(tmp_path: Path, preset: Path, settings: RenderAheadSettings | None = None, **config) -> RenderAheadEngine:
+    return RenderAheadEngine(
+        LiveConfig(
+            source=tmp_path / "song.wav",
+            preset=preset,
+            blocksize=256,
+            threads=THREADS,
+            record_dir=tmp_path / "rec",
+            **config,
+        ),
+        settings,
+    )
+
+
+def test_render_ahead_plays_the_offline_separation_and_a_weight_change_from_the_next_block(jack, tmp_path):
+    """Paused until the whole song is rendered, so every sample plays from the offline plan (two
+    chunks, models overlap-added on their own, fused in the callback): it equals the offline
+    fusion, before a weight change with the old weights and from the next block with the new."""
+    song = write_song(tmp_path / "song.wav", 24.0, seed=11)
+    engine = _engine(tmp_path, _preset(tmp_path / "two.toml", WEIGHTS))
+    engine.control.apply([Pause()])
+    engine.start()
+    try:
+        _wait_for(lambda: engine._cache.covered_until(0, final=True) >= len(song), 240.0, engine)
+        engine.control.apply([Play()])
+        _wait_for(lambda: _played(engine) > 8 * SAMPLE_RATE, 60.0, engine)
+        engine.control.apply([SetWeight("vocals", "demucs", 0.0), SetWeight("drums", "xumx", 2.0)])
+        applied_at = _played(engine)
+        assert engine.wait(60.0)
+        status = engine.status()
+    finally:
+        engine.stop()
+    assert status.mode == "render-ahead" and status.latency_samples == 0
+    rec = _recorded(tmp_path / "rec")
+    assert np.array_equal(rec["dry"][: len(song)], song)
+    changed = {m: tuple(row) for m, row in WEIGHTS.items()}
+    changed["demucs"] = (0.7, 0.8, 0.9, 0.0)
+    changed["xumx"] = (2.0, 0.2, 0.1, 0.6)
+    per_model = _offline_per_model(tmp_path, song)
+    before, after = _fused(per_model, WEIGHTS), _fused(per_model, changed)
+    block = 256
+    for i, stem in enumerate(SOURCES):
+        played = rec[stem][: len(song)].T
+        assert _sdr(before[i, :, : applied_at - block], played[:, : applied_at - block]) > 60, stem
+        assert _sdr(after[i, :, applied_at + block :], played[:, applied_at + block :]) > 60, stem
+    assert np.allclose(rec["mix"], sum(rec[s] for s in SOURCES), atol=1e-6)
+
+
+def test_quick_chunks_are_close_and_replaced_by_the_offline_plan_served_from_the_cache_on_the_loop(jack, tmp_path):
+    """Play at once: the first seconds come from quick chunks, close to the offline output; by the
+    second pass of the loop the plan has replaced them, and the loop plays the offline stems."""
+    song = write_song(tmp_path / "song.wav", 12.0, seed=12)
+    n = len(song)
+    engine = _engine(tmp_path, _preset(tmp_path / "two.toml", WEIGHTS), loop=True)
+    engine.start()
+    try:
+        _wait_for(lambda: _played(engine) > 2 * n + SAMPLE_RATE, 240.0, engine)
+        status = engine.status()
+        quick = engine.quick_spans()
+    finally:
+        engine.stop()
+    assert status.first_sound_ms is not None and not engine.finished
+    assert quick and quick[0][0] == 0, "play did not start with a quick chunk"
+    rec = _recorded(tmp_path / "rec")
+    offline = _fused(_offline_per_model(tmp_path, song), WEIGHTS)
+    first = np.zeros(n, bool)
+    for start, stop in quick:
+        first[start:stop] = True
+    for i, stem in enumerate(SOURCES):
+        first_pass, second_pass = rec[stem][:n].T, rec[stem][n : 2 * n].T
+        assert _sdr(offline[i][:, first], first_pass[:, first]) > 20, stem  # README: quick chunks fall short of 30 dB
+        # the loop seam fades the start in over 256 samples; after it, the offline stems exactly
+        assert _sdr(offline[i][:, 256:], second_pass[:, 256:]) > 60, stem
+
+
+def test_seeks_into_and_out_of_the_cache_pause_and_end_of_file(jack, tmp_path):
+    song = write_song(tmp_path / "song.wav", 30.0, seed=13)
+    demucs = _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)})
+    engine = _engine(tmp_path, demucs, RenderAheadSettings(lead=10.0))
+    engine.start()
+    landings = []
+    try:
+        _wait_for(lambda: _played(engine) > 2 * SAMPLE_RATE, 120.0, engine)
+        engine.control.apply([Pause()])
+        time.sleep(0.3)
+        paused_at = engine.status().position
+        time.sleep(0.6)
+        assert engine.status().position == paused_at and not engine.status().playing
+        engine.control.apply([Play()])
+        for target in (25.0, 1.0, 26.0, 28.0):  # out of the cache, back into it, forward into it, to the end
+            at = int(target * SAMPLE_RATE)
+            if target == 25.0:
+                assert engine._cache.covered_until(at) == at, "the seek target was already rendered"
+            else:
+                _wait_for(lambda at=at: engine._cache.covered_until(at) > at + SAMPLE_RATE, 60.0, engine)
+            since = _played(engine)
+            landings.append((since, target))
+            engine.control.apply([Seek(target)])
+            _wait_for(lambda since=since: _played(engine) > since + SAMPLE_RATE // 2, 60.0, engine)
+            if target == 25.0:
+                assert any(start <= 25.0 < stop for start, stop in engine.status().rendered)
+        assert engine.wait(30.0), "end of file was not reached"
+        status = engine.status()
+    finally:
+        engine.stop()
+    assert len(status.seek_ms) == 4 and status.first_sound_ms is not None
+    dry = _recorded(tmp_path / "rec")["dry"]
+    fade, probe = 256, 4000
+    for at, target in landings:
+        start = int(target * SAMPLE_RATE) + fade
+        found = [
+            j
+            for j in range(at, at + 2048)
+            if np.array_equal(dry[j + fade : j + fade + probe], song[start : start + probe])
+        ]
+        assert found, f"the seek to {target} s did not play the song from there"
+    rest = len(song) - start
+    assert np.array_equal(dry[found[0] + fade : found[0] + fade + rest], song[start:]), "it did not play to the end"
+    assert not dry[found[0] + fade + rest :].any()
+
+
+def test_a_render_that_cannot_keep_ahead_falls_back_to_streaming_and_says_so(jack, tmp_path):
+    song = write_song(tmp_path / "song.wav", 30.0, seed=14)
+    demucs = _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)})
+    slowed = RenderAheadSettings(throttle=3.0, fallback_after=4.0)
+    engine = _engine(tmp_path, demucs, slowed, timing=LiveTiming(safety=2 * SAMPLE_RATE))
+    engine.start()
+    try:
+        _wait_for(lambda: engine.mode == MODE_STREAM, 120.0, engine)
+        switched_at = engine._recorder._written  # samples recorded before the streaming engine took over
+        heard_from = switched_at + engine.latency_samples  # the streaming engine's first output
+        _wait_for(
+            lambda: engine.status().hops >= 3 and engine._recorder._written > heard_from + SAMPLE_RATE, 120.0, engine
+        )
+        status = engine.status()
+    finally:
+        engine.stop()
+    assert status.mode == MODE_STREAM and "could not keep ahead" in status.fallback
+    assert engine._render is None, "the render process outlived the fallback"
+    dry = _recorded(tmp_path / "rec")["dry"]
+    assert len(dry) > switched_at + engine.latency_samples and dry[switched_at + engine.latency_samples :].any()
+    assert np.abs(dry).max() <= np.abs(song).max() + 1e-6
+
+
+def test_cli_plays_files_by_render_ahead_and_reports_it(jack, tmp_path):
+    song = write_song(tmp_path / "song.wav", 4.0, seed=15)
+    demucs = _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)})
+    proc = _cli(tmp_path / "song.wav", "--preset", demucs, "--json", "--record", tmp_path / "rec", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["mode"] == "render-ahead" and summary["latency_samples"] == 0
+    assert summary["first_sound_ms"] > 0 and summary["cache_mb"] > 0 and summary["seek_ms"] is None
+    assert summary["lead_seconds"]["min"] <= summary["lead_seconds"]["median"]
+    assert isinstance(summary["engine_underruns"], int)
+    assert np.array_equal(_recorded(tmp_path / "rec")["dry"][: len(song)], song)

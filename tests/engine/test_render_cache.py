@@ -1,0 +1,116 @@
+"""The render-ahead stem cache and scheduler on their own: pages, ranges, the cap, and which job
+comes next (no torch, no audio device)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.dsp.overlap_add import plan_chunks
+from dannasep.engine.renderahead.cache import CACHE_FULL, StemCache
+from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, chunk_for, horizon
+
+PAGE = 1024
+
+
+@pytest.fixture
+def cache():
+    song = np.random.default_rng(0).standard_normal((2, 10 * PAGE), dtype=np.float32)
+    made = StemCache.create(song, models=2, page_frames=PAGE, cache_mb=4 * 2 * PAGE * 8 * 4 / 2**20)
+    yield made
+    made.unlink()
+    made.close()
+
+
+def _stems(n: int, value: float) -> list[np.ndarray]:
+    return [np.full((4, 2, n), value, np.float32), np.full((4, 2, n), 2 * value, np.float32)]
+
+
+def keep_all(_page: int) -> float:
+    return -math.inf
+
+
+def test_written_stems_are_fused_with_the_given_weights(cache):
+    assert cache.layout.slots == 4 and np.array_equal(cache.audio[:, :5], cache.audio[:, :5])
+    assert cache.write(500, _stems(1000, 1.0), final=True, evict_order=keep_all) == 1000
+    out, scratch = np.zeros((600, 4, 2), np.float32), np.zeros((600, 4, 2), np.float32)
+    weights = np.array([0.25, 0.5, 1.0, 0.0] * 1 + [0.75, 0.5, 0.0, 1.0], np.float32).reshape(2, 4, 1)
+    assert cache.fuse_into(700, out, weights, scratch) == 2  # across a page boundary
+    assert np.allclose(out[:, :, 0], [0.25 + 1.5, 0.5 + 1.0, 1.0, 2.0])
+    assert cache.fuse_into(1400, out, weights, scratch) == 0  # 1500.. holds nothing
+    assert cache.covered_until(500) == 1500 and cache.covered_until(0) == 0
+
+
+def test_quick_stems_never_overwrite_final_ones(cache):
+    cache.write(1000, _stems(500, 1.0), final=True, evict_order=keep_all)
+    assert cache.write(600, _stems(2000, 5.0), final=False, evict_order=keep_all) == 400
+    assert cache.covered_until(600) == 1500 and cache.covered_until(1000, final=True) == 1500
+    out, scratch = np.zeros((100, 4, 2), np.float32), np.zeros((100, 4, 2), np.float32)
+    weights = np.ones((2, 4, 1), np.float32)
+    assert cache.fuse_into(600, out, weights, scratch) == 1 and np.allclose(out, 15.0)
+    assert cache.fuse_into(1100, out, weights, scratch) == 2 and np.allclose(out, 3.0)
+
+
+def test_at_the_cap_the_page_needed_last_is_taken_and_needed_pages_never(cache):
+    assert cache.write(0, _stems(4 * PAGE, 1.0), final=True, evict_order=keep_all) == 4 * PAGE
+    assert cache.write(4 * PAGE, _stems(PAGE, 1.0), final=True, evict_order=keep_all) == 0
+    assert cache.counters[CACHE_FULL] == 1
+    behind_the_playhead = {0: 3.0, 1: 2.0}  # pages 0 and 1 are far behind; 2, 3 and 4 are needed
+    order = lambda page: behind_the_playhead.get(page, -math.inf)  # noqa: E731
+    assert cache.write(4 * PAGE, _stems(2 * PAGE, 1.0), final=True, evict_order=order) == 2 * PAGE
+    assert cache.covered_until(0) == 0 and cache.covered_until(2 * PAGE) == 6 * PAGE
+    assert cache.write(6 * PAGE, _stems(PAGE, 1.0), final=True, evict_order=order) == 0
+
+
+def _scheduler(length: int, rate: float | None) -> Scheduler:
+    chunks = plan_chunks(length, 10 * SAMPLE_RATE, 0.1)
+    return Scheduler(
+        chunks=chunks,
+        length=length,
+        lead=20 * SAMPLE_RATE,
+        quick=SAMPLE_RATE,
+        quick_growth=2.0,
+        quick_context=SAMPLE_RATE,
+        margin=SAMPLE_RATE,
+        plan_context=3 * SAMPLE_RATE,
+        estimates=RenderEstimates(plan_rate=rate),
+    )
+
+
+def nothing_rendered(start: int, final: bool = False, stop: int | None = None) -> int:
+    return start
+
+
+def test_play_starts_with_growing_quick_chunks_inside_one_plan_chunk_then_the_plan():
+    scheduler = _scheduler(60 * SAMPLE_RATE, None)  # nothing measured yet: the plan's time is unknown
+    assert scheduler.next_job(nothing_rendered, 0, None) == QuickJob(0, SAMPLE_RATE)
+    covered = {"until": SAMPLE_RATE}
+
+    def rendered(start, final=False, stop=None):
+        return start if final or start >= covered["until"] else covered["until"]
+
+    assert scheduler.next_job(rendered, 0, None) == QuickJob(SAMPLE_RATE, 3 * SAMPLE_RATE)
+    covered["until"] = 3 * SAMPLE_RATE
+    scheduler.estimates.plan_rate = 0.02 / SAMPLE_RATE  # 0.02 s per second of window: the plan keeps ahead
+    assert scheduler.next_job(rendered, 0, None) == PlanJob(0, first=True)
+    # a quick chunk never crosses into the next plan chunk's part
+    far = _scheduler(60 * SAMPLE_RATE, None)
+    boundary = far.chunks[1].start + far.chunks[1].fade_in
+    job = far.next_job(nothing_rendered, boundary - SAMPLE_RATE // 2, None)
+    assert job == QuickJob(boundary - SAMPLE_RATE // 2, boundary)
+
+
+def test_the_plan_run_starts_at_the_chunk_that_makes_the_playhead_final_and_loops_wrap():
+    scheduler = _scheduler(60 * SAMPLE_RATE, 0.001 / SAMPLE_RATE)
+    chunks = scheduler.chunks
+    assert chunk_for(chunks, chunks[1].start) == 0 and chunk_for(chunks, chunks[1].start + chunks[1].fade_in) == 1
+    playhead = 30 * SAMPLE_RATE
+
+    def quick_ahead(start, final=False, stop=None):  # quick chunks hold 15 s from the playhead on
+        return start if final or not playhead <= start < playhead + 15 * SAMPLE_RATE else playhead + 15 * SAMPLE_RATE
+
+    assert scheduler.next_job(quick_ahead, playhead, None) == PlanJob(chunk_for(chunks, playhead), True)
+    assert horizon(5, 20, 100, (0, 10)) == [(5, 10), (0, 10)]
+    assert horizon(5, 3, 100, (0, 10)) == [(5, 8)]
+    assert horizon(50, 20, 60, None) == [(50, 60)]
