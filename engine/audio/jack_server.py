@@ -13,9 +13,12 @@ from dannasep.engine.lifeline import subprocess_options
 
 @contextmanager
 def jack_server(name: str = "default", playback_ports: int = 10, period: int = 512):
-    """Run `jackd --no-realtime -d dummy` until the block ends; yields its environment."""
+    """Run `jackd --no-realtime -d dummy` until the block ends; yields its environment.
+
+    The server is named `<name>-<pid>`, so test runs or benches side by side never share one."""
     if shutil.which("jackd") is None:
         raise RuntimeError("jackd is not installed; run scripts/setup.sh (Debian package jackd2)")
+    name = f"{name}-{os.getpid()}"
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": name}
     # as a realtime server would be, JACK is favoured over the inference process it shares the CPU with
     proc = subprocess.Popen(

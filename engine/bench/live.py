@@ -102,7 +102,7 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         timing=timing,
         loop=True,
     )
-    with jack_server(name=f"dannasep-bench-{os.getpid()}", playback_ports=2, period=blocksize):
+    with jack_server(name="dannasep-bench", playback_ports=2, period=blocksize):
         engine = LiveEngine(live).start()
         try:
             workers = engine.status().worker_pids
