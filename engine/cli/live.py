@@ -39,11 +39,18 @@ def register(subparsers) -> None:
             "examples:\n"
             "  dannasep live song.wav\n"
             "  dannasep live song.wav --multichannel --record takes/ --seconds 30 --json\n"
+            "  dannasep live --input jack --seconds 60 --record takes/   # separate what comes in\n"
             "  dannasep live --list-devices"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("file", nargs="?", type=Path, help="audio file to play (any format soundfile reads)")
+    parser.add_argument(
+        "--input",
+        metavar="DEVICE",
+        help="separate live input instead of a file: 'jack' or 'default', or an input device's index or part "
+        "of its name (--list-devices); always through the streaming engine",
+    )
     parser.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     parser.add_argument("--device", help="output device (index or part of its name; default: JACK, else default)")
     parser.add_argument("--preset", default="paper", help=f"fusion preset ({', '.join(list_presets())}) or a .toml")
@@ -122,8 +129,8 @@ def run(args) -> int:
         for d in list_devices():
             print(f"{d.index:3d}  {d.name}  [{d.host_api}]  in {d.inputs}  out {d.outputs}")
         return 0
-    if args.file is None:
-        print("dannasep live: give a FILE to play (or --list-devices)", file=sys.stderr)
+    if (args.file is None) == (args.input is None):
+        print("dannasep live: give a FILE to play or an --input device (or --list-devices)", file=sys.stderr)
         return 2
     midi_map = load_midi_map(args.midi_map) if args.midi else None
     timing, processes = live_options(args).resolve(args.preset)
@@ -131,6 +138,7 @@ def run(args) -> int:
     print(weights.describe())
     config = LiveConfig(
         source=args.file,
+        input_device=None if args.input in (None, "jack", "default") else args.input,
         output_device=args.device,
         multichannel=args.multichannel,
         blocksize=args.blocksize,
@@ -172,7 +180,8 @@ def run(args) -> int:
             print(f"MIDI from {args.midi} ({len(midi_map.bindings)} controls mapped by {midi_map.source})")
         status = engine.status()
         print(
-            f"playing {args.file.name} on {engine.output_device.name} ({engine.output_device.host_api}); "
+            f"playing {args.file.name if args.file else 'the input'} on {engine.output_device.name} "
+            f"({engine.output_device.host_api}); "
             f"latency {engine.latency_samples} samples ({1000 * engine.latency_samples / SAMPLE_RATE:.0f} ms)"
         )
         for model, provenance in status.models.items():

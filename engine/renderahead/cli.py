@@ -34,7 +34,7 @@ def add_render_ahead_options(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(args: argparse.Namespace, config: LiveConfig) -> LiveEngine:
-    if MODES[args.mode] == MODE_STREAM:
+    if MODES[args.mode] == MODE_STREAM or config.source is None:  # live input streams
         return LiveEngine(config)
     if args.lead <= 0 or args.cache_mb <= 0:
         raise SystemExit("dannasep live: --lead and --cache-mb must be positive")

@@ -269,6 +269,8 @@ class LiveEngine:
     def stop(self) -> list[Path]:
         """Stop audio and the worker; returns the recorded files, if recording."""
         recorded: list[Path] = []
+        if self.callback is not None:
+            self.callback.finished = True  # a stream left running plays silence, touching no ring
         if self._stream is not None:
             if self._device_lost:
                 # A dead JACK server can acknowledge neither a stop nor PortAudio's shutdown: leave the
@@ -374,7 +376,8 @@ class LiveEngine:
             raise DannaSepError("the inference process stopped unexpectedly")
         last_called = self.callback.last_called if self.callback is not None else time.monotonic()
         silent_for = time.monotonic() - last_called
-        stalled = silent_for > max(2.0, 20 * self.config.blocksize / SAMPLE_RATE)
+        # a busy machine can hold a callback back for seconds: only longer means the device is gone
+        stalled = silent_for > max(5.0, 20 * self.config.blocksize / SAMPLE_RATE)
         if self._stream is not None and (not self._stream.active or stalled) and not self.finished:
             self._device_lost = True
             raise AudioDeviceError(

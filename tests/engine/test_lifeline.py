@@ -71,7 +71,7 @@ def test_sigkill_of_dannasep_live_mid_play_ends_its_inference_processes(jack, tm
     )
     command = [sys.executable, "-m", "dannasep.engine.cli", "live", str(tmp_path / "song.wav")]
     live = subprocess.Popen(
-        [*command, "--preset", str(preset), "--processes", "2", "--record", str(tmp_path / "rec")],
+        [*command, "--mode", "stream", "--preset", str(preset), "--processes", "2", "--record", str(tmp_path / "rec")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -289,7 +289,7 @@ print(sent)
 
 # Long hops with short context and 6 s of safety: the least compute per second of audio and a
 # margin for a busy machine, so what the test sees is the flood's effect, not the machine's speed.
-LOAD_PROOF_TIMING = ("--hop", "3", "--context", "0.25", "--safety", "6", "--threads", "1")
+LOAD_PROOF_TIMING = ("--mode", "stream", "--hop", "3", "--context", "0.25", "--safety", "6", "--threads", "1")
 LOAD_PROOF_LATENCY_SECONDS = 3 + 0.5 + 6  # hop + Demucs' look-ahead + safety
 
 
