@@ -59,13 +59,7 @@ class RenderAheadCallback(AudioCallback):
 
     def _fill(self, *args) -> None:
         outdata, frames, _time, status = args[-4:]
-        now = self.last_called = time.monotonic()
-        if not self._prioritised:
-            self._prioritise_audio_thread()
-        if status.output_underflow:
-            self._count_xrun(self.position)
-            self.device_underflows += 1
-        self._take_control()
+        now = self._begin_block(status)
         transport = self.control.state.transport
         source = self.source
         if transport.seek_id != self._seek_id:
@@ -77,7 +71,7 @@ class RenderAheadCallback(AudioCallback):
             self._loop = transport.loop
             source.set_loop(transport.loop)
         self.publish_transport()
-        if not transport.playing or self.finished:
+        if not transport.playing or self.finished or self.stopped:
             outdata.fill(0.0)
             return
         source.weights = self.weights.latest()
@@ -92,12 +86,7 @@ class RenderAheadCallback(AudioCallback):
             self._heard(now)
         if source.quality == QUALITY_QUICK:
             self.quick_frames_played += frames
-        self.mixer.process(out, outdata)
-        self.levels[self.level_count % len(self.levels)] = self.mixer.peaks
-        self.level_count += 1
-        if self.setup.recorder is not None:
-            self.setup.recorder.push(self.mixer.post[:frames])
-        self.position += frames
+        self._play(out, outdata)
         self.cache.control[slots.PLAYHEAD] = source.wanted
         if source.ended:
             self.finished = True

@@ -104,6 +104,8 @@ class AudioCallback:
         self.position = 0
         """Stream samples fed so far."""
         self.finished = False
+        self.stopped = False
+        """Set by the engine as it stops: from then on the callback plays silence and touches nothing."""
         self.last_called = time.monotonic()
         self._finished_at: int | None = None
         self._prioritised = False
@@ -139,30 +141,40 @@ class AudioCallback:
             indata, outdata, frames, _time, status = args
         else:
             indata, (outdata, frames, _time, status) = None, args
-        self.last_called = time.monotonic()
+        self._begin_block(status)
+        transport = self.control.state.transport
+        if not transport.playing or self.finished or self.stopped:
+            outdata.fill(0.0)
+            return
+        n = frames
+        self.setup.in_ring.write(self._input(indata, n, transport))
+        out = self._output_block[:n]
+        self._read_stems(out, self.position - self.setup.latency)
+        self._play(out, outdata)
+        if self._finished_at is not None and self.position >= self._finished_at + self.setup.latency:
+            self.finished = True
+
+    def _begin_block(self, status) -> float:
+        """What every block starts with: the time, the thread's priority, the device's underflow
+        count and the newest control. Returns the time (monotonic seconds)."""
+        now = self.last_called = time.monotonic()
         if not self._prioritised:
             self._prioritise_audio_thread()
         if status.output_underflow:
             self._count_xrun(self.position)
             self.device_underflows += 1
         self._take_control()
-        transport = self.control.state.transport
-        if not transport.playing or self.finished:
-            outdata.fill(0.0)
-            return
-        n = frames
-        p = self.position
-        self.setup.in_ring.write(self._input(indata, n, transport))
-        out = self._output_block[:n]
-        self._read_stems(out, p - self.setup.latency)
+        return now
+
+    def _play(self, out: np.ndarray, outdata: np.ndarray) -> None:
+        """Mix (n, 5, 2) `out` into the device's buffer, meter and record it, and advance."""
+        n = out.shape[0]
         self.mixer.process(out, outdata)
         self.levels[self.level_count % len(self.levels)] = self.mixer.peaks
         self.level_count += 1
         if self.setup.recorder is not None:
             self.setup.recorder.push(self.mixer.post[:n])
-        self.position = p + n
-        if self._finished_at is not None and self.position >= self._finished_at + self.setup.latency:
-            self.finished = True
+        self.position += n
 
     def _input(self, indata: np.ndarray | None, n: int, transport) -> np.ndarray:
         """The next n input samples, (n, 2): from the file player, or the device's input."""

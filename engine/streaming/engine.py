@@ -270,7 +270,7 @@ class LiveEngine:
         """Stop audio and the worker; returns the recorded files, if recording."""
         recorded: list[Path] = []
         if self.callback is not None:
-            self.callback.finished = True  # a stream left running plays silence, touching no ring
+            self.callback.stopped = True  # a stream left running plays silence, touching no ring
         if self._stream is not None:
             if self._device_lost:
                 # A dead JACK server can acknowledge neither a stop nor PortAudio's shutdown: leave the

@@ -122,14 +122,17 @@ def test_render_ahead_plays_the_offline_separation_and_a_weight_change_from_the_
 
 
 def test_quick_chunks_are_close_and_replaced_by_the_offline_plan_served_from_the_cache_on_the_loop(jack, tmp_path):
-    """Play at once: the first seconds come from quick chunks, close to the offline output; by the
-    second pass of the loop the plan has replaced them, and the loop plays the offline stems."""
+    """Play at once: the first seconds come from quick chunks, close to the offline output; once the
+    plan has replaced them (the second pass of the loop on a quiet machine, later on a busy one),
+    the loop plays the offline stems from the cache."""
     song = write_song(tmp_path / "song.wav", 12.0, seed=12)
     n = len(song)
     engine = _engine(tmp_path, _preset(tmp_path / "two.toml", WEIGHTS), loop=True)
     engine.start()
     try:
-        _wait_for(lambda: _played(engine) > 2 * n + SAMPLE_RATE, 240.0, engine)
+        _wait_for(lambda: engine._cache.covered_until(0, final=True) >= n, 240.0, engine)
+        final_pass = (_played(engine) // n + 1) * n  # the first pass that starts after the plan covered all
+        _wait_for(lambda: _played(engine) > final_pass + n + SAMPLE_RATE, 240.0, engine)
         status = engine.status()
         quick = engine.quick_spans()
     finally:
@@ -142,10 +145,10 @@ def test_quick_chunks_are_close_and_replaced_by_the_offline_plan_served_from_the
     for start, stop in quick:
         first[start:stop] = True
     for i, stem in enumerate(SOURCES):
-        first_pass, second_pass = rec[stem][:n].T, rec[stem][n : 2 * n].T
+        first_pass, later_pass = rec[stem][:n].T, rec[stem][final_pass : final_pass + n].T
         assert _sdr(offline[i][:, first], first_pass[:, first]) > 20, stem  # README: quick chunks fall short of 30 dB
         # the loop seam fades the start in over 256 samples; after it, the offline stems exactly
-        assert _sdr(offline[i][:, 256:], second_pass[:, 256:]) > 60, stem
+        assert _sdr(offline[i][:, 256:], later_pass[:, 256:]) > 60, stem
 
 
 def test_seeks_into_and_out_of_the_cache_pause_and_end_of_file(jack, tmp_path):
