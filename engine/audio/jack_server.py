@@ -1,12 +1,16 @@
 """A JACK server with its dummy driver (no sound card needed): for tests, screenshots and headless
 previews. Started on demand, stopped by its PID."""
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from dannasep.engine.lifeline import subprocess_options
 
@@ -15,38 +19,41 @@ from dannasep.engine.lifeline import subprocess_options
 def jack_server(name: str = "default", playback_ports: int = 10, period: int = 512):
     """Run `jackd --no-realtime -d dummy` until the block ends; yields its environment.
 
-    The server is named `<name>-<pid>`, so test runs or benches side by side never share one."""
+    The server is named `<name>-<slot>`, the first slot no other run holds, so runs side by side never
+    share one."""
     if shutil.which("jackd") is None:
         raise RuntimeError("jackd is not installed; run scripts/setup.sh (Debian package jackd2)")
-    name = f"{name}-{os.getpid()}"
+    with _free_slot(name) as name:
+        yield from _serve(name, playback_ports, period)
+
+
+@contextmanager
+def _free_slot(name: str, slots: int = 16) -> Iterator[str]:
+    """Hold a lock on `<name>-<slot>` for the first free slot.
+
+    JACK's registry of servers has room for eight and frees an entry only when a server of the same
+    name starts again; a name unique to each run would fill it with the entries of killed servers."""
+    folder = Path(tempfile.gettempdir()) / "dannasep-jack"
+    folder.mkdir(exist_ok=True)
+    for slot in range(slots):
+        with open(folder / f"{name}-{slot}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            yield f"{name}-{slot}"
+            return
+    raise RuntimeError(f"all {slots} JACK server names {name}-* are in use by other runs")
+
+
+def _serve(name: str, playback_ports: int, period: int) -> Iterator[tuple[subprocess.Popen, dict]]:
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": name}
-    # as a realtime server would be, JACK is favoured over the inference process it shares the CPU with
-    proc = subprocess.Popen(
-        [
-            "nice",
-            "-n",
-            "-10",
-            "jackd",
-            "--no-realtime",
-            "-n",
-            name,
-            "-d",
-            "dummy",
-            "-r",
-            "44100",
-            "-p",
-            str(period),
-            "-C",
-            "2",
-            "-P",
-            str(playback_ports),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        **subprocess_options(env),  # a killed test run or bench must not leave a server behind
-    )
     try:
-        _wait_for_server(proc, env)
+        proc = _start(name, playback_ports, period, env)
+    except RegistryFullError:
+        _forget_dead_servers()
+        proc = _start(name, playback_ports, period, env)
+    try:
         previous = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = name
         try:
@@ -62,19 +69,68 @@ def jack_server(name: str = "default", playback_ports: int = 10, period: int = 5
             from dannasep.engine.audio.devices import release
 
             release()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
+
+
+class RegistryFullError(RuntimeError):
+    """JACK's registry of running servers has no free entry."""
+
+
+REGISTRY = Path("/dev/shm/jack-shm-registry")
+
+
+def _start(name: str, playback_ports: int, period: int, env: dict) -> subprocess.Popen:
+    command = ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "44100", "-p", str(period)]
+    command += ["-C", "2", "-P", str(playback_ports)]
+    # as a realtime server would be, JACK is favoured over the inference process it shares the CPU with
+    proc = subprocess.Popen(
+        ["nice", "-n", "-10", *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **subprocess_options(env),  # a killed test run or bench must not leave a server behind
+    )
+    try:
+        _wait_for_server(proc, env)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _forget_dead_servers() -> None:
+    """Empty a full registry when no JACK server runs at all, so every entry in it is stale."""
+    running = [p for p in Path("/proc").glob("[0-9]*/comm") if _read(p) in ("jackd", "jackdbus")]
+    if running:
+        raise RuntimeError(
+            f"JACK's registry ({REGISTRY}) is full: {len(running)} JACK servers run on this machine; stop one"
+        )
+    REGISTRY.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:  # the process ended while we looked
+        return ""
 
 
 def _wait_for_server(proc: subprocess.Popen, env: dict, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"jackd exited: {proc.stderr.read().decode()[-500:]}")
+            message = proc.stderr.read().decode()[-500:]
+            if "Too many servers already active" in message:
+                raise RegistryFullError(message)
+            raise RuntimeError(f"jackd exited: {message}")
         check = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True)
         if check.returncode == 0 and "system:playback_1" in check.stdout:
             return
