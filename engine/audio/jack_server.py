@@ -4,6 +4,7 @@ previews. Started on demand, stopped by its PID."""
 import fcntl
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -107,20 +108,41 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _forget_dead_servers() -> None:
-    """Empty a full registry when no JACK server runs at all, so every entry in it is stale."""
-    running = [p for p in Path("/proc").glob("[0-9]*/comm") if _read(p) in ("jackd", "jackdbus")]
-    if running:
-        raise RuntimeError(
-            f"JACK's registry ({REGISTRY}) is full: {len(running)} JACK servers run on this machine; stop one"
-        )
-    REGISTRY.unlink(missing_ok=True)
+    """Free the registry entries of servers that were killed.
+
+    JACK frees a dead server's entry when a server of the same name registers, so each dead name is
+    started once and stopped cleanly. The registry's layout (a 24-byte header, then eight entries of
+    a 4-byte PID and a 260-byte `jack-<uid>:<name>:` prefix) is jack2's, unchanged for years."""
+    dead = [name for pid, name in _registry_entries() if pid and not _alive(pid)]
+    if not dead:
+        raise RuntimeError(f"JACK's registry ({REGISTRY}) is full of running servers; stop one of them")
+    for name in dead:
+        env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": name}
+        _stop(_start(name, 2, 512, env))
 
 
-def _read(path: Path) -> str:
+def _registry_entries() -> list[tuple[int, str]]:
+    """(pid, server name) of every entry in JACK's registry of servers."""
+    data = REGISTRY.read_bytes()
+    header, stride = 24, 264
+    (header_length,) = struct.unpack_from("<I", data, 16)
+    entries = []
+    for offset in range(header, min(header_length, len(data)) - stride + 1, stride):
+        (pid,) = struct.unpack_from("<i", data, offset)
+        prefix = data[offset + 4 : offset + stride].split(b"\0", 1)[0].decode(errors="replace")
+        if pid and prefix.count(":") >= 2:
+            entries.append((pid, prefix.split(":", 1)[1].rsplit(":", 1)[0]))
+    return entries
+
+
+def _alive(pid: int) -> bool:
     try:
-        return path.read_text().strip()
-    except OSError:  # the process ended while we looked
-        return ""
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _wait_for_server(proc: subprocess.Popen, env: dict, timeout: float = 15.0) -> None:

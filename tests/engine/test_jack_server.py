@@ -3,24 +3,12 @@
 import signal
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from dannasep.engine.audio.jack_server import jack_server
 
 pytestmark = pytest.mark.slow
-
-
-def _jackd_running() -> bool:
-    return any(_comm(p) in ("jackd", "jackdbus") for p in Path("/proc").glob("[0-9]*/comm"))
-
-
-def _comm(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
 
 
 def _start_and_kill(name: str) -> None:
@@ -43,8 +31,6 @@ def test_two_servers_side_by_side_get_different_names():
 
 
 def test_servers_killed_by_the_dozen_do_not_stop_the_next_one_starting():
-    if _jackd_running():
-        pytest.skip("another JACK server runs on this machine; its registry entry is not ours to judge")
     for _ in range(8):  # JACK's registry has room for eight servers
         _start_and_kill(f"killed-{uuid.uuid4().hex[:8]}")
     with jack_server(name="after-kills") as (_, env):
