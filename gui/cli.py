@@ -11,10 +11,11 @@ def register(subparsers) -> None:
         "gui",
         help="open the desktop app: live stem preview, mixer, fusion weights, export",
         description=(
-            "Open the Danna-Sep Live window: play a file (or an input device) and hear the split live, "
-            "with a strip per stem (gain, mute, solo, meter), an A/B switch to the original, the fusion "
+            "Open the Danna-Sep Live window: play a file (or a live input, from the Input menu) and hear the "
+            "split live, with a strip per stem (gain, mute, solo, meter), an A/B switch to the original, the fusion "
             "weights of the three models, OSC control and stem export. Space plays/pauses, 1-4 solo a "
-            "stem, Shift+1-4 mute it, A toggles split/original, Ctrl+E exports."
+            "stem, Shift+1-4 mute it, A toggles split/original, Ctrl+E exports. MIDI controls it too: right-click "
+            "a control for MIDI learn."
         ),
     )
     parser.add_argument("file", nargs="?", type=Path, help="audio file to open and play")

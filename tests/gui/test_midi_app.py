@@ -2,7 +2,10 @@
 moves the widgets, MIDI learn binds a right-clicked control and the user's map survives a restart,
 a MIDI change reaches an OSC client over UDP, and live input from JACK disables the transport."""
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -40,7 +43,7 @@ def _free_port() -> int:
 def _window(qtbot, tmp_path: Path, preset: str = "paper", osc_port: int | None = None) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     session = Session(SessionSettings(preset=preset, osc_port=osc_port))
-    midi = MidiSettings(input="jack", user_map=tmp_path / "config" / "midi.toml")
+    midi = MidiSettings(user_map=tmp_path / "config" / "midi.toml")  # auto: JACK, as a server runs
     win = MainWindow(session=session, settings=settings, midi=midi)
     qtbot.addWidget(win)
     win.show()
@@ -144,6 +147,36 @@ def test_a_broken_user_map_is_reported_and_left_alone(qtbot, tmp_path):
     assert "not saved" in win.midi.label.text()
     assert "/stem/piano/fader" in user_map.read_text()  # the user's file, left for them to fix
     win.close()
+
+
+def test_without_jack_or_alsa_the_app_runs_without_midi_and_says_so(qtbot, tmp_path, monkeypatch):
+    if Path("/dev/snd/seq").exists():
+        pytest.skip("this machine has an ALSA sequencer")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "dannasep-no-such-server")
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(Session(SessionSettings(osc_port=None)), settings, MidiSettings(user_map=tmp_path / "midi.toml"))
+    qtbot.addWidget(win)
+    assert win.midi.link.input is None
+    assert win.midi.label.text() == (
+        "MIDI off: no JACK server runs and ALSA has no sequencer (start JACK, or pass --midi)"
+    )
+    win.close()
+
+
+def test_gui_refuses_a_bad_midi_map_before_opening_a_window(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('bind = [ { cc = 1, address = "/stem/piano/fader" } ]\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "dannasep.engine.cli", "gui", "--midi-map", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"dannasep: error: {bad}: bind entry 1: unknown strip 'piano'; use drums, bass, other, vocals, dry or 1..4"
+    )
 
 
 def _osc(address: str) -> bytes:
