@@ -85,7 +85,9 @@ class InputMenu:
         self.menu.addSeparator()
         self.menu.addAction("Live input (separated as it comes in):").setEnabled(False)
         choices = input_choices(self.devices())
-        if not choices:
+        if not choices and self.session.loading:
+            self.menu.addAction("the engine is starting: open this menu again in a moment").setEnabled(False)
+        elif not choices:
             self.menu.addAction("no input devices (start JACK or connect a sound card)").setEnabled(False)
         for choice in choices:
             action = self.menu.addAction(choice.label, lambda c=choice: self.choose(c))
