@@ -7,6 +7,7 @@ from pathlib import Path
 from PyQt6.QtWidgets import QApplication
 
 from dannasep.gui.main_window import MainWindow
+from dannasep.gui.midi_link import MidiSettings
 
 
 def has_display() -> bool:
@@ -18,11 +19,11 @@ def has_display() -> bool:
     )
 
 
-def run(file: Path | None = None, play: bool = True) -> int:
+def run(file: Path | None = None, midi: MidiSettings | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Danna-Sep Live")
     app.setOrganizationName("dannasep")
-    window = MainWindow()
+    window = MainWindow(midi=midi)
     window.resize(1100, 720)
     window.show()
     if file is not None:

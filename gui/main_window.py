@@ -39,6 +39,9 @@ from dannasep.engine.control.state import STRIPS
 from dannasep.engine.weights.location import weights_home
 from dannasep.gui.export_panel import ExportPanel
 from dannasep.gui.fusion_panel import FusionPanel
+from dannasep.gui.input_menu import InputMenu, live_status
+from dannasep.gui.midi_learn import MidiLearn
+from dannasep.gui.midi_link import MidiSettings
 from dannasep.gui.session import Session, SessionSettings
 from dannasep.gui.status_text import clock, describe_weights, status_line
 from dannasep.gui.widgets.export_dialog import ExportDialog
@@ -51,7 +54,10 @@ RECENT_LIMIT = 8
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, session: Session | None = None, settings: QSettings | None = None):
+    def __init__(
+        self, session: Session | None = None, settings: QSettings | None = None, midi: MidiSettings | None = None
+    ):
+        """`midi`: where MIDI comes from and which map it uses; None: no MIDI."""
         super().__init__()
         self.settings = settings or QSettings("dannasep", "Danna-Sep Live")
         self.session = session or Session(
@@ -70,6 +76,20 @@ class MainWindow(QMainWindow):
         self._build()
         self._build_menus()
         self._build_shortcuts()
+        self.inputs = InputMenu(
+            self.session,
+            self.input_menu,
+            [self.play_button, self.waveform, *self.transport_actions, self.space_shortcut],
+            self.open_dialog,
+            self.status_label,
+            self.show_error,
+        )
+        self.midi = MidiLearn(self.session, midi, self.statusBar()) if midi is not None else None
+        if self.midi is not None:
+            for strip in self.strips.values():
+                self.midi.attach_strip(strip)
+            self.midi.attach_fusion(self.fusion_panel)
+            self.midi.attach_transport(self.play_button)
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -170,14 +190,15 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         transport = self.menuBar().addMenu("&Transport")
-        self._action(transport, "Play / Pause", None, self.toggle_play)
-        self._action(transport, "Back to start", "Home", lambda: self.session.apply([Seek(0.0)]))
-        self._action(transport, "Back 5 s", "Left", lambda: self.seek_by(-5.0))
-        self._action(transport, "Forward 5 s", "Right", lambda: self.seek_by(5.0))
-        self._action(transport, "Clear loop", "L", lambda: self.session.apply([SetLoop(None)]))
+        self.transport_actions = [  # what live input disables: it cannot be paused, sought or looped
+            self._action(transport, "Play / Pause", None, self.toggle_play),
+            self._action(transport, "Back to start", "Home", lambda: self.session.apply([Seek(0.0)])),
+            self._action(transport, "Back 5 s", "Left", lambda: self.seek_by(-5.0)),
+            self._action(transport, "Forward 5 s", "Right", lambda: self.seek_by(5.0)),
+            self._action(transport, "Clear loop", "L", lambda: self.session.apply([SetLoop(None)])),
+        ]
         self._action(transport, "A/B split / original", "A", lambda: self.ab_button.toggle())
         self.input_menu = self.menuBar().addMenu("&Input")
-        self.input_menu.aboutToShow.connect(self._fill_inputs)
         self._refresh_recent()
 
     def _action(self, menu, text: str, shortcut, slot) -> QAction:
@@ -189,26 +210,12 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_shortcuts(self) -> None:
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.toggle_play)
+        self.space_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Space), self, activated=self.toggle_play)
         for i, stem in enumerate(SOURCES, start=1):
             QShortcut(QKeySequence(str(i)), self, activated=lambda s=stem: self.session.apply([ToggleSolo(s)]))
             QShortcut(QKeySequence(f"Shift+{i}"), self, activated=lambda s=stem: self.session.apply([ToggleMute(s)]))
             # Shift+1 types "!" on many layouts
             QShortcut(QKeySequence("!@#$"[i - 1]), self, activated=lambda s=stem: self.session.apply([ToggleMute(s)]))
-
-    def _fill_inputs(self) -> None:
-        self.input_menu.clear()
-        try:
-            devices = [d for d in list_devices() if d.inputs >= 2]
-        except AudioDeviceError as exc:
-            self.show_error(str(exc))
-            return
-        if not devices:
-            self.input_menu.addAction("no input devices").setEnabled(False)
-        for device in devices:
-            self.input_menu.addAction(
-                f"{device.name} [{device.host_api}]", lambda d=device.name: self.session.load_input(d)
-            )
 
     # -- files -------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -246,7 +253,13 @@ class MainWindow(QMainWindow):
         self.session.settings.multichannel = self.multichannel_box.isChecked()
         self.settings.setValue("output_device", self.session.settings.output_device or "")
         self.settings.setValue("multichannel", self.session.settings.multichannel)
-        if self.session.source is not None:
+        self._reload()
+
+    def _reload(self) -> None:
+        """Restart what plays (a file or the live input) with the new settings."""
+        if self.session.live_input is not None:
+            self.session.load_input(self.session.live_input)
+        elif self.session.source is not None:
             self.session.load(self.session.source)
 
     # -- transport and mixer ---------------------------------------------------------------------
@@ -285,7 +298,9 @@ class MainWindow(QMainWindow):
         self.session.settings.weights = name
         self.session.settings.size = None if name == "shipped" else "paper"
         self.settings.setValue("weights", name)
-        if self.session.source is not None:
+        if self.session.live_input is not None:
+            self.session.load_input(self.session.live_input)
+        elif self.session.source is not None:
             self.open_file(self.session.source)
 
     # -- export ----------------------------------------------------------------------------------
@@ -318,7 +333,9 @@ class MainWindow(QMainWindow):
             self.waveform.set_overview(None)
         elif event == "ready":
             self.waveform.set_overview(self.session.overview)
-            self.setWindowTitle(f"Danna-Sep Live — {self.session.source.name}")
+            playing = self.session.source.name if self.session.source is not None else "live input"
+            self.setWindowTitle(f"Danna-Sep Live — {playing}")
+        self.inputs.sync()
         state = self.session.control.state
         for name, strip in self.strips.items():
             strip.show_state(state.strip_state(name))
@@ -351,6 +368,9 @@ class MainWindow(QMainWindow):
         status = self.session.status()
         if status is None:
             return
+        if self.inputs.live:
+            self._set_text(self.time_label, "live input")
+            return
         heard = self.session.audible_position()
         self.waveform.set_position(heard, state.transport.loop)
         self._set_text(self.time_label, f"{clock(heard)} / {clock(status.duration or 0.0)}")
@@ -364,7 +384,10 @@ class MainWindow(QMainWindow):
         self._refresh_position(state)
         bridge = self.session.bridge
         osc = f"OSC {bridge.address[1]} ({len(bridge.clients)} clients)" if bridge else "OSC off"
-        self._set_text(self.status_label, status_line(status, state, osc))
+        line = status_line(status, state, osc)
+        if self.inputs.live:
+            line = f"{live_status(self.inputs.label, status.latency_samples)} · {line}"
+        self._set_text(self.status_label, line)
         trained = all("UNTRAINED" not in p for p in status.models.values())
         playing = self.session.weights.short if self.session.weights is not None else "?"
         self._set_text(self.weights_label, f"weights: {playing}" + ("" if trained else " UNTRAINED (random)"))
@@ -375,5 +398,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.timer.stop()
         self.session.shutdown()
+        if self.midi is not None:
+            self.midi.close()
         self.export_panel.close()
         super().closeEvent(event)

@@ -70,6 +70,8 @@ class Session:
     export: ExportJob | None = None
     weights: WeightsChoice | None = None
     """The weights of the engine playing (or loading)."""
+    live_input: str | None = None
+    """The live input playing (or loading): a device's index or name, or "default"; None for a file."""
 
     def __post_init__(self):
         self._loader: threading.Thread | None = None
@@ -99,6 +101,7 @@ class Session:
         self.error = ""
         self.loading = True
         self.source = Path(path) if path is not None else None
+        self.live_input = None if path is not None else (input_device or "default")
         self._loader = threading.Thread(
             target=self._load,
             args=(self.source, input_device, generation, self._loader),
@@ -107,8 +110,10 @@ class Session:
         )
         self._loader.start()
 
-    def load_input(self, device: str) -> None:
-        self.load(None, device)
+    def load_input(self, device: str | None) -> None:
+        """Separate live input from `device` (an index or part of a name) through the streaming engine;
+        None or "default": JACK when a server runs, else PortAudio's default input."""
+        self.load(None, None if device in (None, "default") else device)
 
     def _supersede_loads(self) -> int:
         """Make every earlier load() stale: an engine it already delivered is stopped here, one still

@@ -44,8 +44,10 @@ def release() -> None:
         sd._terminate()
 
 
-def list_devices() -> list[DeviceInfo]:
-    sd = rescan()
+def list_devices(fresh: bool = True) -> list[DeviceInfo]:
+    """The devices PortAudio sees. `fresh=False` asks without re-initialising PortAudio, as a program
+    must while a stream is open (terminating PortAudio closes it); PortAudio must be initialised."""
+    sd = rescan() if fresh else _sounddevice()
     apis = sd.query_hostapis()
     return [
         DeviceInfo(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import tomllib
+from platformdirs import user_config_path
 
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.osc.addresses import OscInputError, parse
@@ -112,13 +113,24 @@ class MidiMap:
             return None
         return parse(binding.address, [argument])
 
-    def learn(self, event: MidiEvent, address: str) -> "MidiMap":
-        """This map with `event`'s control bound to `address`, replacing what either was bound to."""
-        _check_address(address, None, self.source)
+    def learn(self, event: MidiEvent, address: str, value: str | float | None = None) -> "MidiMap":
+        """This map with `event`'s control bound to `address` (with a fixed `value`, such as a preset
+        name, or None), replacing what either was bound to."""
+        _check_address(address, value, self.source)
         kept = tuple(
-            b for b in self.bindings if (b.kind, b.number) != (event.kind, event.number) and b.address != address
+            b
+            for b in self.bindings
+            if (b.kind, b.number) != (event.kind, event.number) and (b.address, b.value) != (address, value)
         )
-        return replace(self, bindings=(*kept, MidiBinding(event.kind, event.number, address)))
+        return replace(self, bindings=(*kept, MidiBinding(event.kind, event.number, address, value)))
+
+    def bound_to(self, address: str, value: str | float | None = None) -> tuple[MidiBinding, ...]:
+        """The bindings that drive `address` with `value` (None: those that pass the MIDI value)."""
+        return tuple(b for b in self.bindings if (b.address, b.value) == (address, value))
+
+    def forget(self, address: str, value: str | float | None = None) -> "MidiMap":
+        """This map without the bindings that drive `address` with `value`."""
+        return replace(self, bindings=tuple(b for b in self.bindings if (b.address, b.value) != (address, value)))
 
     def to_toml(self) -> str:
         lines = [f"channel = {self.channel}", "bind = ["]
@@ -136,6 +148,11 @@ class MidiMap:
 
 def midi_maps_dir() -> Path:
     return presets_dir() / "midi"
+
+
+def user_midi_map_path() -> Path:
+    """The user's own map, which the app's MIDI learn writes ($XDG_CONFIG_HOME/dannasep/midi.toml on Linux)."""
+    return user_config_path("dannasep", appauthor=False) / "midi.toml"
 
 
 def load_midi_map(name_or_path: str | Path = "default") -> MidiMap:

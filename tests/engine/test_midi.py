@@ -106,16 +106,16 @@ def test_a_command_the_engine_refuses_changes_nothing_and_is_reported(tmp_path):
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("bind = [ { cc = 1, address = \"/stem/drums/loudness\" } ]", "unknown address"),
-        ("bind = [ { cc = 1, address = \"/stem/piano/fader\" } ]", "unknown strip 'piano'"),
-        ("bind = [ { cc = 200, address = \"/stem/drums/fader\" } ]", "cc must be 0..127"),
-        ("bind = [ { address = \"/stem/drums/fader\" } ]", "exactly one of cc"),
-        ("bind = [ { cc = 1, note = 2, address = \"/stem/drums/fader\" } ]", "exactly one of cc"),
-        ("bind = [ { cc = 1, address = \"/preset\" } ]", "/preset needs value"),
-        ("bind = [ { cc = 1, address = \"/stem/drums/fader\", range = [0] } ]", "range must be two numbers"),
-        ("bind = [ { cc = 1, address = \"/stem/drums/fader\", colour = 3 } ]", "unknown key(s) colour"),
+        ('bind = [ { cc = 1, address = "/stem/drums/loudness" } ]', "unknown address"),
+        ('bind = [ { cc = 1, address = "/stem/piano/fader" } ]', "unknown strip 'piano'"),
+        ('bind = [ { cc = 200, address = "/stem/drums/fader" } ]', "cc must be 0..127"),
+        ('bind = [ { address = "/stem/drums/fader" } ]', "exactly one of cc"),
+        ('bind = [ { cc = 1, note = 2, address = "/stem/drums/fader" } ]', "exactly one of cc"),
+        ('bind = [ { cc = 1, address = "/preset" } ]', "/preset needs value"),
+        ('bind = [ { cc = 1, address = "/stem/drums/fader", range = [0] } ]', "range must be two numbers"),
+        ('bind = [ { cc = 1, address = "/stem/drums/fader", colour = 3 } ]', "unknown key(s) colour"),
         (
-            "bind = [ { cc = 1, address = \"/stem/drums/fader\" }, { cc = 1, address = \"/stem/bass/fader\" } ]",
+            'bind = [ { cc = 1, address = "/stem/drums/fader" }, { cc = 1, address = "/stem/bass/fader" } ]',
             "entries 1 and 2 both use cc 1",
         ),
         ("channel = 17", "channel must be 0"),
@@ -239,3 +239,16 @@ def test_live_refuses_a_bad_mapping_before_loading_any_model(tmp_path):
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"dannasep: error: {bad}: bind entry 1: unknown strip 'piano'; use drums")
+
+
+def test_learning_a_fixed_value_and_forgetting_keep_the_other_bindings_of_that_address():
+    mapping = load_midi_map("default")
+    mapping = mapping.learn(MidiEvent("note", 1, 60, 100), "/preset", "fast")
+    assert [(b.kind, b.number) for b in mapping.bound_to("/preset", "fast")] == [("note", 60)]
+    assert [(b.kind, b.number) for b in mapping.bound_to("/preset", "paper")] == [("cc", 64)]
+    assert mapping.command_for(MidiEvent("note", 1, 60, 100)) == parse("/preset", ["fast"])
+    with pytest.raises(MidiMapError, match="/preset needs value"):
+        mapping.learn(MidiEvent("cc", 1, 90, 1), "/preset")
+    forgotten = mapping.forget("/stem/drums/mute/toggle")
+    assert forgotten.bound_to("/stem/drums/mute/toggle") == () and len(forgotten.bindings) == len(mapping.bindings) - 2
+    assert forgotten.forget("/stem/drums/mute/toggle") == forgotten
