@@ -161,11 +161,12 @@ class StemCache:
             pos = page * self.page_frames + hi
         return min(pos, stop) if start < stop else start
 
-    def spans(self) -> list[tuple[int, int]]:
-        """Song spans [start, stop) that hold data, merged, in order."""
+    def spans(self, final: bool = False) -> list[tuple[int, int]]:
+        """Song spans [start, stop) that hold data (final data when `final`), merged, in order."""
+        ranges = self.final_range if final else self.any_range
         spans: list[tuple[int, int]] = []
         for page in range(self.layout.pages):
-            lo, hi = unpack(int(self.any_range[page]))
+            lo, hi = unpack(int(ranges[page]))
             if hi <= lo:
                 continue
             start, stop = page * self.page_frames + lo, min(page * self.page_frames + hi, self.length)
