@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dannasep.engine.lifeline import Lifeline
+from dannasep.engine.separation.naming import OutputNaming
 
 CANCEL_GRACE_SECONDS = 3.0
 # Low enough that playback (niceness 0) gets about nine tenths of a shared core, not so low (19) that
@@ -34,6 +35,12 @@ class ExportRequest:
     weights_dir: Path | None = None
     size: str | None = None
     overwrite: bool = False
+    precision: str = "auto"
+    wiener_iterations: int = 1
+
+    def naming(self) -> OutputNaming:
+        """The stem files' names (the same for the offline path and the cache)."""
+        return OutputNaming(self.out_dir, self.template, self.container, Path(self.preset).stem, self.overwrite)
 
 
 class ExportCancelledError(Exception):
@@ -48,7 +55,6 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel, lif
     try:
         from dannasep.engine.audio.writer import AudioFormat
         from dannasep.engine.errors import DannaSepError
-        from dannasep.engine.separation.naming import OutputNaming
         from dannasep.engine.separation.separator import Separator, SeparatorConfig
 
         separator = Separator(
@@ -57,12 +63,12 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel, lif
                 weights_dir=request.weights_dir,
                 size=request.size,
                 stems=request.stems,
+                precision=request.precision,
+                wiener_iterations=request.wiener_iterations,
                 threads=1,
             )
         )
-        naming = OutputNaming(
-            request.out_dir, request.template, request.container, Path(request.preset).stem, request.overwrite
-        )
+        naming = request.naming()
 
         def report(done: int, total: int) -> None:
             if cancel.is_set():
@@ -83,6 +89,8 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel, lif
 
 class ExportJob:
     """One running export. Poll `poll()` from a timer; it returns the latest event or None."""
+
+    from_cache = False
 
     def __init__(self, request: ExportRequest):
         self.request = request

@@ -1,5 +1,6 @@
 """The main window's export row: progress, time left and cancel for the session's export job,
-which separates the loaded file offline with the fusion weights heard at the start."""
+which separates the loaded file offline with the fusion weights heard at the start (or, when the
+render-ahead cache already holds the whole song as the offline path makes it, fuses the cache)."""
 
 import tempfile
 from collections.abc import Callable
@@ -49,10 +50,12 @@ class ExportPanel(QWidget):
             request = dialog.request(str(preset_path), weights.folder, weights.size)
             if not request.stems:
                 raise DannaSepError("choose at least one stem to export")
-            self.session.start_export(request)
+            job = self.session.start_export(request)
         except DannaSepError as exc:
             self.show_error(str(exc))
             return
+        if not job.from_cache:
+            self.show_message(f"exporting with the offline separation: {self.session.export_note}")
         self.settings.setValue("export_folder", str(request.out_dir))
         self.bar.setVisible(True)
         self.cancel_button.setVisible(True)
@@ -74,7 +77,8 @@ class ExportPanel(QWidget):
             self.bar.setVisible(False)
             self.cancel_button.setVisible(False)
             if state == "done":
-                self.show_message(f"exported {len(job.outputs)} stems to {job.request.out_dir}")
+                how = " from the render cache" if job.from_cache else ""
+                self.show_message(f"exported {len(job.outputs)} stems{how} to {job.request.out_dir}")
             elif state == "cancelled":
                 self.show_message("export cancelled; nothing was written")
             else:

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
                 output_device=self.settings.value("output_device", None) or None,
                 osc_port=self.settings.value("osc_port", 9010, type=int) or None,
                 weights=self._restored_weights(),
+                stream_files=self.settings.value("stream_files", False, type=bool),
             )
         )
         self.setWindowTitle("Danna-Sep Live")
@@ -198,6 +199,10 @@ class MainWindow(QMainWindow):
             self._action(transport, "Clear loop", "L", lambda: self.session.apply([SetLoop(None)])),
         ]
         self._action(transport, "A/B split / original", "A", lambda: self.ab_button.toggle())
+        transport.addSeparator()
+        self.stream_action = self._action(transport, "Stream files (A/B with render-ahead)", None, self._stream_files)
+        self.stream_action.setCheckable(True)
+        self.stream_action.setChecked(self.session.settings.stream_files)
         self.input_menu = self.menuBar().addMenu("&Input")
         self._refresh_recent()
 
@@ -261,6 +266,13 @@ class MainWindow(QMainWindow):
             self.session.load_input(self.session.live_input)
         elif self.session.source is not None:
             self.session.load(self.session.source)
+
+    def _stream_files(self) -> None:
+        """Play files through the streaming engine (checked) or render-ahead; restarts the file."""
+        self.session.settings.stream_files = self.stream_action.isChecked()
+        self.settings.setValue("stream_files", self.session.settings.stream_files)
+        if self.session.source is not None:
+            self.open_file(self.session.source)
 
     # -- transport and mixer ---------------------------------------------------------------------
     def toggle_play(self) -> None:
@@ -373,6 +385,7 @@ class MainWindow(QMainWindow):
             return
         heard = self.session.audible_position()
         self.waveform.set_position(heard, state.transport.loop)
+        self.waveform.set_rendered(getattr(status, "rendered", []), getattr(status, "final", []))
         self._set_text(self.time_label, f"{clock(heard)} / {clock(status.duration or 0.0)}")
 
     def _refresh_status(self, state) -> None:

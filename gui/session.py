@@ -1,9 +1,11 @@
 """The app's model, free of Qt: the live engine of the loaded file, the OSC bridge, export jobs.
 
-Loading a file starts a LiveEngine in a background thread (its models take a few seconds to load)
-so the window stays responsive; `poll()` reports when it is ready or why it failed. Every change
-to gains, mutes, weights or transport goes through the engine's control plane, which also echoes
-it to OSC clients; the window reads the control state on a timer.
+Loading a file starts a RenderAheadEngine (the offline separation rendered ahead of the playhead;
+the streaming LiveEngine when `stream_files` asks for an A/B), live input a LiveEngine, in a
+background thread (the models take a few seconds to load) so the window stays responsive;
+`poll()` reports when it is ready or why it failed. Every change to gains, mutes, weights or
+transport goes through the engine's control plane, which also echoes it to OSC clients; the window
+reads the control state on a timer.
 """
 
 import threading
@@ -20,9 +22,12 @@ from dannasep.engine.control.state import EngineState
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
+from dannasep.engine.renderahead.engine import RenderAheadEngine
+from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
 from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
+from dannasep.gui.cache_export import CacheExportJob, why_not_from_cache
 from dannasep.gui.export_job import ExportJob, ExportRequest
 
 
@@ -38,6 +43,9 @@ class SessionSettings:
     output_device: str | None = None
     multichannel: bool = False
     osc_port: int | None = 9010
+    stream_files: bool = False
+    """Play files through the streaming engine (as live input plays) instead of render-ahead: an A/B."""
+    render: RenderAheadSettings = field(default_factory=RenderAheadSettings)
 
 
 @dataclass
@@ -67,7 +75,7 @@ class Session:
     overview: Overview | None = None
     error: str = ""
     loading: bool = False
-    export: ExportJob | None = None
+    export: ExportJob | CacheExportJob | None = None
     weights: WeightsChoice | None = None
     """The weights of the engine playing (or loading)."""
     live_input: str | None = None
@@ -79,6 +87,7 @@ class Session:
         self._pending: tuple[LiveEngine | None, str] | None = None
         self._lock = threading.Lock()
         self._levels = None
+        self.export_note = ""
         # a control plane exists even before a file is loaded, so the window always has a state
         preset = load_preset(self.settings.preset)
         self._idle_control = ControlPlane(EngineState(weights=tuple(preset.weights.items()), preset=preset.name))
@@ -139,19 +148,20 @@ class Session:
             timing, processes = LiveOptions().resolve(self.settings.preset)  # the preset's [live] table
             weights = self.weights_for(streaming=True)
             self.weights = weights
-            engine = LiveEngine(
-                LiveConfig(
-                    source=path,
-                    input_device=input_device,
-                    output_device=self.settings.output_device,
-                    multichannel=self.settings.multichannel,
-                    preset=self.settings.preset,
-                    weights_dir=weights.folder,
-                    size=weights.size,
-                    processes=processes,
-                    timing=timing,
-                )
+            config = LiveConfig(
+                source=path,
+                input_device=input_device,
+                output_device=self.settings.output_device,
+                multichannel=self.settings.multichannel,
+                preset=self.settings.preset,
+                weights_dir=weights.folder,
+                size=weights.size,
+                processes=processes,
+                timing=timing,
             )
+            # files render ahead; live input (and the A/B choice) streams
+            render = path is not None and not self.settings.stream_files
+            engine = RenderAheadEngine(config, self.settings.render) if render else LiveEngine(config)
             engine.control.apply(self._carry_over(), source="gui")
             engine.start()
             result = (engine, "")
@@ -246,10 +256,16 @@ class Session:
         return max(0.0, status.position - status.latency_samples / SAMPLE_RATE)
 
     # -- export ---------------------------------------------------------------------------------
-    def start_export(self, request: ExportRequest) -> ExportJob:
+    def start_export(self, request: ExportRequest) -> ExportJob | CacheExportJob:
+        """The instant export from the render cache when it holds what the offline export would
+        compute (`export_note` says why not otherwise), else the offline export."""
         if self.export is not None and self.export.state == "running":
             raise DannaSepError("an export is already running")
-        self.export = ExportJob(request)
+        self.export_note = why_not_from_cache(self.engine, self.source, request)
+        if self.export_note:
+            self.export = ExportJob(request)
+        else:
+            self.export = CacheExportJob(request, self.engine)
         return self.export
 
     def shutdown(self) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.renderahead.engine import MODE_RENDER
 from dannasep.engine.streaming.engine import EngineStatus
 from dannasep.engine.weights.sidecars import read_sidecar
 
@@ -14,12 +15,22 @@ def clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
+def mode_text(status: EngineStatus) -> str:
+    """How the file plays: render-ahead with its lead, or streaming (and why, after a fallback)."""
+    if getattr(status, "mode", None) == MODE_RENDER:
+        return f"render-ahead, lead {status.lead_seconds:.1f} s"
+    fallback = getattr(status, "fallback", "")
+    return f"streaming (fell back from render-ahead: {fallback})" if fallback else "streaming"
+
+
 def status_line(status: EngineStatus, state: EngineState, osc: str) -> str:
-    """Latency, load, under-runs, OSC and preset in one line; `osc` describes the bridge."""
+    """Mode, latency, load, under-runs, OSC and preset in one line; `osc` describes the bridge."""
     latency = status.latency_samples
+    rendering = getattr(status, "mode", None) == MODE_RENDER
+    load = f"render RTF {status.render_rtf:.2f}" if rendering else f"worker RTF {status.worker_rtf:.2f}"
     return (
-        f"latency {1000 * latency / SAMPLE_RATE:.0f} ms ({latency} samples) · "
-        f"worker RTF {status.worker_rtf:.2f} · under-runs {status.underruns + status.device_underflows} · "
+        f"{mode_text(status)} · latency {1000 * latency / SAMPLE_RATE:.0f} ms ({latency} samples) · "
+        f"{load} · under-runs {status.underruns + status.device_underflows} · "
         f"CPU {100 * status.cpu_load:.0f}% · {osc} · preset {state.preset}"
         + (f" · dropped {', '.join(status.dropped)} (inference fell behind)" if status.dropped else "")
     )

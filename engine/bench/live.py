@@ -1,5 +1,5 @@
 """Live benchmark: the whole streaming engine playing through a JACK server with its dummy driver,
-per fusion preset and block size.
+per fusion preset and block size (render-ahead playback of files: bench/render_ahead.py).
 
 Each case starts its own JACK server with the period equal to the block size (as a producer's
 session would be set up), plays the input through `LiveEngine` for the requested time, and reads:
@@ -164,14 +164,33 @@ def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine
     return "\n".join(lines)
 
 
-def run_live_bench(config: LiveBenchConfig, log=print) -> str:
+def run_live_bench(config: LiveBenchConfig, render=None, log=print) -> str:
+    """The streaming cases (none when config.presets is empty), then the render-ahead ones of
+    `render` (a RenderBenchConfig; None: none); one table each."""
     from dannasep.engine.bench.offline import machine_description
+    from dannasep.engine.bench.render_ahead import format_render_table, run_render_case
 
-    rows = []
+    tables = []
     with tempfile.TemporaryDirectory(prefix="dannasep-bench-live-") as tmp:
-        source = config.source or write_noise(Path(tmp) / "noise.wav", min(config.seconds, 60.0) + 5.0)
         cases = [(p, b) for p in config.presets for b in config.blocksizes]
-        for i, (preset, blocksize) in enumerate(cases, 1):
-            log(f"[{i}/{len(cases)}] preset {preset}, block {blocksize}: playing {config.seconds:.0f} s")
-            rows.append(run_case(config, preset, blocksize, source))
-    return format_live_table(rows, config, machine_description())
+        if cases:
+            rows = []
+            source = config.source or write_noise(Path(tmp) / "noise.wav", min(config.seconds, 60.0) + 5.0)
+            for i, (preset, blocksize) in enumerate(cases, 1):
+                log(f"[{i}/{len(cases)}] streaming, preset {preset}, block {blocksize}: playing {config.seconds:.0f} s")
+                rows.append(run_case(config, preset, blocksize, source))
+            tables.append(format_live_table(rows, config, machine_description()))
+        if render is not None:
+            rows = []
+            cases = [(f, p, s) for f in sorted(render.files) for p in render.presets for s in render.sizes]
+            for i, (length, preset, size) in enumerate(cases, 1):
+                source = Path(tmp) / f"noise-{length:.0f}s.wav"
+                if not source.exists():
+                    write_noise(source, length)
+                log(
+                    f"[{i}/{len(cases)}] render-ahead, preset {preset} at {size} size, {length:.0f}-s file, "
+                    f"block {render.blocksize}: playing {render.seconds:.0f} s with {render.seeks} seeks"
+                )
+                rows.append(run_render_case(render, preset, size, source))
+            tables.append(format_render_table(rows, render, machine_description()))
+    return "\n\n".join(tables)

@@ -7,6 +7,7 @@ from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
 from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
 from dannasep.engine.fusion.presets import load_preset
+from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.weights.resolve import choose_weights
 
 
@@ -60,9 +61,43 @@ def register(subparsers) -> None:
     live.add_argument("--threads", type=int, default=2, help="inference threads, shared by the processes")
     add_precision_option(live)
     live.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    add_render_options(live)
     live.set_defaults(handler=run_live)
     add_peers_parser(kinds)
     parser.set_defaults(handler=lambda _a: parser.print_help() or 0)
+
+
+def add_render_options(live) -> None:
+    defaults = RenderAheadSettings()
+    live.add_argument(
+        "--modes",
+        nargs="+",
+        choices=("stream", "render"),
+        default=["stream", "render"],
+        help="stream: the streaming cases (--presets x --blocksizes, playing --file or noise); render: the "
+        "render-ahead cases (--render-presets x --render-sizes x --render-files)",
+    )
+    group = live.add_argument_group(
+        "render-ahead cases",
+        "Each plays a generated noise file for --seconds (looping) with --seeks random seeks. Targets on 2 "
+        "cores: no engine under-run, no model dropped, first sound and seek <= 1 s.",
+    )
+    group.add_argument("--render-presets", nargs="+", default=["paper"], help="fusion presets (names or .toml)")
+    group.add_argument(
+        "--render-sizes",
+        nargs="+",
+        choices=SIZES,
+        default=["live", "paper"],
+        help="network sizes; where the weights folder has no checkpoint of a size, seeded random networks "
+        "(the time does not depend on their values)",
+    )
+    group.add_argument(
+        "--render-files", nargs="*", type=float, default=[60.0, 600.0], help="lengths (s) of the files played"
+    )
+    group.add_argument("--render-block", type=int, default=256, help="audio block size")
+    group.add_argument("--seeks", type=int, default=10, help="random seeks per case")
+    group.add_argument("--lead", type=float, default=defaults.lead, help="seconds rendered ahead")
+    group.add_argument("--cache-mb", type=float, default=defaults.cache_mb, help="cap on the stem cache (MB)")
 
 
 def add_peers_parser(kinds) -> None:
@@ -155,14 +190,32 @@ def run_offline(args) -> int:
 
 def run_live(args) -> int:
     from dannasep.engine.bench.live import LiveBenchConfig, run_live_bench
+    from dannasep.engine.bench.render_ahead import RenderBenchConfig
 
     set_threads(1)  # the audio process needs little; the inference process has its own threads
-    models = dict.fromkeys(m for preset in args.presets for m in load_preset(preset).models)
+    presets = [*args.presets, *args.render_presets]
+    models = dict.fromkeys(m for preset in presets for m in load_preset(preset).models)
     weights = choose_weights(args.weights, models, streaming=True)
     print(weights.describe(), flush=True)
+    render = None
+    if "render" in args.modes and args.render_files:
+        if args.lead <= 0 or args.cache_mb <= 0 or args.seeks < 0 or args.render_block <= 0:
+            raise SystemExit("dannasep bench live: --lead, --cache-mb and --render-block must be positive")
+        render = RenderBenchConfig(
+            seconds=args.seconds,
+            presets=tuple(args.render_presets),
+            sizes=tuple(args.render_sizes),
+            files=tuple(args.render_files),
+            blocksize=args.render_block,
+            seeks=args.seeks,
+            render=RenderAheadSettings(lead=args.lead, cache_mb=args.cache_mb),
+            weights_dir=weights.folder,
+            precision=args.precision,
+            threads=args.threads,
+        )
     config = LiveBenchConfig(
         seconds=args.seconds,
-        presets=tuple(args.presets),
+        presets=tuple(args.presets) if "stream" in args.modes else (),
         blocksizes=tuple(args.blocksizes),
         options=live_options(args),
         source=args.file,
@@ -170,7 +223,7 @@ def run_live(args) -> int:
         precision=args.precision,
         threads=args.threads,
     )
-    table = run_live_bench(config)
+    table = run_live_bench(config, render)
     print(table)
     if args.out:
         args.out.write_text(table + "\n")

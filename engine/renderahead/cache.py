@@ -161,19 +161,18 @@ class StemCache:
             pos = page * self.page_frames + hi
         return min(pos, stop) if start < stop else start
 
-    def spans(self) -> list[tuple[int, int]]:
-        """Song spans [start, stop) that hold data, merged, in order."""
-        spans: list[tuple[int, int]] = []
-        for page in range(self.layout.pages):
-            lo, hi = unpack(int(self.any_range[page]))
-            if hi <= lo:
-                continue
-            start, stop = page * self.page_frames + lo, min(page * self.page_frames + hi, self.length)
-            if spans and spans[-1][1] == start:
-                spans[-1] = (spans[-1][0], stop)
-            else:
-                spans.append((start, stop))
-        return spans
+    def spans(self, final: bool = False) -> list[tuple[int, int]]:
+        """Song spans [start, stop) that hold data (final data when `final`), merged, in order."""
+        ranges = np.array(self.final_range if final else self.any_range)  # one copy: the renderer writes on
+        lo, hi = ranges >> 32, ranges & LOW_BITS
+        pages = np.flatnonzero(hi > lo)
+        if not pages.size:
+            return []
+        starts = pages * self.page_frames + lo[pages]
+        stops = np.minimum(pages * self.page_frames + hi[pages], self.length)
+        joined = starts[1:] == stops[:-1]
+        firsts, lasts = np.r_[True, ~joined], np.r_[~joined, True]
+        return list(zip(starts[firsts].tolist(), stops[lasts].tolist(), strict=True))
 
     # -- the renderer's side ---------------------------------------------------------------------
     def write(self, start: int, stems: list[np.ndarray], final: bool, evict_order: Callable[[int], float]) -> int:

@@ -23,6 +23,7 @@ from dannasep.engine.lifeline import Lifeline
 from dannasep.engine.renderahead import cache as slots
 from dannasep.engine.renderahead.cache import StemCache
 from dannasep.engine.renderahead.callback import SEEKS_KEPT, RenderAheadCallback
+from dannasep.engine.renderahead.export import RenderRecipe
 from dannasep.engine.renderahead.playback import fusion_matrix
 from dannasep.engine.renderahead.renderer import RenderSpec, run_renderer
 from dannasep.engine.renderahead.settings import RenderAheadSettings
@@ -45,6 +46,8 @@ class RenderAheadStatus(EngineStatus):
     cache_mb: float = 0.0
     rendered: list[tuple[float, float]] = field(default_factory=list)
     """Spans of the song (seconds) the cache holds, for a buffer bar."""
+    final: list[tuple[float, float]] = field(default_factory=list)
+    """The part of `rendered` the offline plan made (the rest came from quick chunks)."""
     quick_seconds_played: float = 0.0
 
 
@@ -168,9 +171,9 @@ class RenderAheadEngine(LiveEngine):
         playhead = self.render_callback.source.position
         return (self._cache.covered_until(playhead) - playhead) / SAMPLE_RATE
 
-    def rendered_spans(self) -> list[tuple[float, float]]:
-        """Song spans (seconds) the cache holds data for, merged."""
-        spans = self._cache.spans() if self._cache is not None else []
+    def rendered_spans(self, final: bool = False) -> list[tuple[float, float]]:
+        """Song spans (seconds) the cache holds data for (final data when `final`), merged."""
+        spans = self._cache.spans(final) if self._cache is not None else []
         return [(start / SAMPLE_RATE, stop / SAMPLE_RATE) for start, stop in spans]
 
     def quick_spans(self) -> list[tuple[int, int]]:
@@ -198,8 +201,25 @@ class RenderAheadEngine(LiveEngine):
             seek_ms=[float(v) for v in played.seek_ms[:seeks]] if played is not None else [],
             cache_mb=self._cache.layout.stem_bytes / 2**20 if self._cache is not None else 0.0,
             rendered=self.rendered_spans() if self.mode == MODE_RENDER else [],
+            final=self.rendered_spans(final=True) if self.mode == MODE_RENDER else [],
             quick_seconds_played=played.quick_frames_played / SAMPLE_RATE if played is not None else 0.0,
         )
+
+    @property
+    def render_pid(self) -> int | None:
+        """The render process's id while it runs (not after a fallback)."""
+        return self._render.pid if self._render is not None else None
+
+    def recipe(self) -> RenderRecipe:
+        cfg = self.config
+        return RenderRecipe(frozenset(self.models), cfg.weights_dir, cfg.size, cfg.precision, cfg.wiener_iterations)
+
+    def complete_cache(self) -> StemCache | None:
+        """The cache when the offline plan has rendered the whole song into it, else None."""
+        cache = self._cache
+        if self.mode != MODE_RENDER or cache is None or cache.covered_until(0, final=True) < cache.length:
+            return None
+        return cache
 
     def lead_summary(self) -> tuple[float, float] | None:
         """(min, median) of the lead seen by status() while sound played."""

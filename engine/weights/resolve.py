@@ -2,9 +2,9 @@
 
 Offline paths (separate, gui export, eval, bench) take the first installed set that holds every
 network the preset needs at paper size, else the shipped live-size weights. The streaming path
-(live, the app's playback) keeps the shipped live-size networks unless told otherwise: paper-size
-networks cannot keep up with a live stream on a laptop CPU, and the render-ahead playback that
-would play them is not built yet.
+and playback (live, the app; render-ahead for files) keep the shipped live-size networks unless
+told otherwise: paper-size networks cannot keep up with a live stream on a laptop CPU, and
+render-ahead falls back to streaming them where its render cannot keep ahead.
 """
 
 from collections.abc import Iterable
@@ -20,8 +20,8 @@ from dannasep.engine.weights.sidecars import find_checkpoints
 
 SHIPPED = "shipped"
 STREAMING_NOTE = (
-    "the live stream keeps live-size networks: paper-size ones need render-ahead playback, "
-    "which is not built yet (--size paper forces them)"
+    "playback keeps live-size networks: paper-size ones stream too slowly, and render-ahead "
+    "plays them only where its render keeps ahead (--size paper forces them)"
 )
 
 

@@ -1,4 +1,6 @@
-"""The song overview: the waveform envelope, a moving playhead, a loop region.
+"""The song overview: the waveform envelope, a moving playhead, a loop region, and (render-ahead
+playback) a buffer bar along the bottom: what the render holds, brighter where the offline plan
+made it than where only quick chunks did; what it holds is also tinted behind the envelope.
 
 Click to seek; drag to mark a loop region; right-click clears the loop.
 """
@@ -9,6 +11,8 @@ from PyQt6.QtGui import QColor, QPainter, QPainterPath
 from PyQt6.QtWidgets import QWidget
 
 from dannasep.gui.session import Overview
+
+BAR_HEIGHT = 5
 
 
 class WaveformView(QWidget):
@@ -21,18 +25,26 @@ class WaveformView(QWidget):
         self.overview: Overview | None = None
         self.position = 0.0
         self.loop: tuple[float, float] | None = None
+        self.rendered: list[tuple[float, float]] = []
+        """Song spans (seconds) the render holds, quick chunks included."""
+        self.final: list[tuple[float, float]] = []
+        """The part of `rendered` the offline plan made."""
         self._drag_from: float | None = None
         self._drag_to: float | None = None
         self._path: QPainterPath | None = None  # the envelope, rebuilt only on resize or a new file
         self._path_width = -1
         self.setMinimumSize(QSize(400, 90))
-        self.setToolTip("click to seek, drag to loop a region, right-click to clear the loop")
+        self.setToolTip(
+            "click to seek, drag to loop a region, right-click to clear the loop; the bar at the bottom: "
+            "what the render holds (grey: the offline separation, amber: quick chunks)"
+        )
 
     def sizeHint(self) -> QSize:
         return QSize(900, 110)
 
     def set_overview(self, overview: Overview | None) -> None:
         self.overview = overview
+        self.rendered, self.final = [], []
         self._path = None
         self.update()
 
@@ -41,6 +53,18 @@ class WaveformView(QWidget):
         if moved or loop != self.loop:
             self.position, self.loop = seconds, loop
             self.update()
+
+    def set_rendered(self, rendered: list[tuple[float, float]], final: list[tuple[float, float]]) -> None:
+        """Show the render's progress; repaints only when a span's edge moved by a pixel."""
+        if self._pixels(rendered) != self._pixels(self.rendered) or self._pixels(final) != self._pixels(self.final):
+            self.update()
+        self.rendered, self.final = list(rendered), list(final)
+
+    def rendered_seconds(self, final: bool = False) -> float:
+        return sum(stop - start for start, stop in (self.final if final else self.rendered))
+
+    def _pixels(self, spans: list[tuple[float, float]]) -> list[tuple[int, int]]:
+        return [(round(self._x_of(start)), round(self._x_of(stop))) for start, stop in spans]
 
     def _envelope(self) -> QPainterPath:
         width, middle = self.width(), self.height() / 2
@@ -98,7 +122,17 @@ class WaveformView(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open a file (Ctrl+O) or drop one here")
             return
         height = self.height()
+        for start, stop in self.rendered:
+            x0, x1 = self._x_of(start), self._x_of(stop)
+            painter.fillRect(QRectF(x0, 0, x1 - x0, height), QColor(40, 46, 56))
         painter.fillPath(self._envelope(), QColor(90, 140, 200))
+        bar = QRectF(0, height - BAR_HEIGHT, self.width(), BAR_HEIGHT)
+        if self.rendered:
+            painter.fillRect(bar, QColor(50, 50, 50))
+        for spans, color in ((self.rendered, QColor(200, 150, 60)), (self.final, QColor(200, 200, 200))):
+            for start, stop in spans:
+                x0, x1 = self._x_of(start), self._x_of(stop)
+                painter.fillRect(QRectF(x0, bar.top(), x1 - x0, BAR_HEIGHT), color)
         region = self.loop
         if self._drag_from is not None and self._drag_to is not None:
             region = tuple(sorted((self._drag_from, self._drag_to)))

@@ -56,8 +56,8 @@ class WeightsDialog(QDialog):
         self.use_button = QPushButton("Play with these")
         self.use_button.setObjectName("weights-use")
         self.use_button.setToolTip(
-            "the paper-size networks stream at a higher cost than the shipped live-size ones "
-            "(render-ahead playback is not built yet)"
+            "files render ahead with the paper-size networks where the machine keeps up, and otherwise "
+            "fall back to streaming them, at a higher cost than the shipped live-size ones"
         )
         self.use_button.clicked.connect(self.use_selected)
         close = QPushButton("Close")

@@ -15,6 +15,7 @@ from audio_fixtures import write_song
 from test_live import _cli, _recorded
 
 from dannasep.engine.audio.jack_server import jack_server
+from dannasep.engine.bench.render_ahead import RenderBenchConfig, format_render_table, run_render_case
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetWeight
 from dannasep.engine.renderahead.engine import MODE_STREAM, RenderAheadEngine
@@ -231,3 +232,24 @@ def test_cli_plays_files_by_render_ahead_and_reports_it(jack, tmp_path):
     assert summary["lead_seconds"]["min"] <= summary["lead_seconds"]["median"]
     assert isinstance(summary["engine_underruns"], int)
     assert np.array_equal(_recorded(tmp_path / "rec")["dry"][: len(song)], song)
+
+
+@pytest.mark.slow
+def test_render_ahead_bench_case_reports_a_real_run(tmp_path):
+    """One `dannasep bench live` render-ahead case, short: it played, sought and measured (what the
+    numbers are is the bench's business)."""
+    preset = _preset(tmp_path / "demucs-only.toml", {"demucs": (1, 1, 1, 1)})
+    write_song(tmp_path / "song.wav", 10.0, seed=6)
+    # no fallback to streaming, whatever the machine's load: the row is what is under test
+    render = RenderAheadSettings(fallback_rtf=1e9)
+    bench = RenderBenchConfig(seconds=8.0, presets=(str(preset),), sizes=("live",), seeks=2, render=render, threads=1)
+    row = run_render_case(bench, str(preset), "live", tmp_path / "song.wav")
+    assert row.seconds >= 8.0 and row.blocksize == 256 and row.file_seconds == pytest.approx(10.0)
+    assert row.mode == "render-ahead" and not row.fallback and row.dropped == ()
+    assert row.first_sound_ms is not None and row.first_sound_ms > 0
+    assert row.seek_ms is not None and 0 < row.seek_ms[0] <= row.seek_ms[1]
+    assert row.lead_seconds is not None and row.lead_seconds[0] <= row.lead_seconds[1]
+    assert row.render_rtf > 0 and row.cpu_percent > 0 and min(row.ram_mb) > 100
+    assert row.cache_mb == pytest.approx(10.0 * SAMPLE_RATE * 32 / 2**20, rel=0.1)
+    table = format_render_table([row], bench, "test machine")
+    assert "demucs-only.toml | live | 10 s | 256 |" in table and "render-ahead" in table and "test machine" in table

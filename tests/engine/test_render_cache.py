@@ -114,3 +114,12 @@ def test_the_plan_run_starts_at_the_chunk_that_makes_the_playhead_final_and_loop
     assert horizon(5, 20, 100, (0, 10)) == [(5, 10), (0, 10)]
     assert horizon(5, 3, 100, (0, 10)) == [(5, 8)]
     assert horizon(50, 20, 60, None) == [(50, 60)]
+
+
+def test_spans_merge_across_pages_and_tell_final_from_quick(cache):
+    assert cache.spans() == [] and cache.spans(final=True) == []
+    cache.write(500, _stems(1500, 1.0), final=True, evict_order=keep_all)  # pages 0 and 1
+    cache.write(2048 + 100, _stems(300, 1.0), final=False, evict_order=keep_all)  # inside page 2
+    cache.write(2048 + 400, _stems(1000, 1.0), final=True, evict_order=keep_all)  # pages 2 and 3
+    assert cache.spans() == [(500, 2000), (2148, 3448)]
+    assert cache.spans(final=True) == [(500, 2000), (2448, 3448)]

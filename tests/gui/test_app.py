@@ -13,6 +13,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.commands import SetGain, SetMute, SetWeight
+from dannasep.engine.streaming.engine import LiveEngine
 from dannasep.gui.main_window import MainWindow
 from dannasep.gui.session import Session, SessionSettings
 
@@ -118,6 +119,10 @@ def test_meters_move_and_status_shows_latency_and_weights(playing, qtbot):
 @pytest.mark.slow
 def test_export_runs_to_completion_while_playing_and_can_be_cancelled(playing, qtbot, tmp_path):
     w = playing
+    # streamed: the export is the offline one in its own process (from a render-ahead cache that
+    # holds the song, it could end before the cancel below; test_render_ahead_app.py tests that one)
+    w.stream_action.trigger()
+    qtbot.waitUntil(lambda: type(w.session.engine) is LiveEngine, timeout=READY_MS)
     dialog = w.export_dialog(modal=False)
     dialog.folder.setText(str(tmp_path / "stems"))
     for stem in ("drums", "bass"):

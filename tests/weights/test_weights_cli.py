@@ -154,7 +154,7 @@ def test_choice_for_the_live_stream_keeps_live_size(releases, internet):
     _serve_danna_sep(internet, releases)
     assert main(["weights", "get", "danna-sep", "--quiet"]) == 0
     streaming = choose_weights(None, ["xumx", "unet", "demucs"], streaming=True)
-    assert streaming.folder is None and "render-ahead playback, which is not built yet" in streaming.note
+    assert streaming.folder is None and "playback keeps live-size networks" in streaming.note
     for option in ("danna-sep", None):  # told otherwise: by name, or by asking for paper size
         forced = choose_weights(option, ["xumx", "unet", "demucs"], size="paper", streaming=True)
         assert forced.folder == weights_home() / "danna-sep" and forced.size == "paper"
