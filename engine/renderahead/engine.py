@@ -11,7 +11,6 @@ Threads and processes:
 """
 
 import multiprocessing
-import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -51,6 +50,30 @@ class RenderAheadStatus(EngineStatus):
     quick_seconds_played: float = 0.0
 
 
+class LeadRecord:
+    """The leads seen while sound played, for their min and median, in constant memory however long
+    the app plays: a histogram of STEP-second bins."""
+
+    STEP = 0.01
+    BINS = 30_000
+
+    def __init__(self):
+        self._counts = np.zeros(self.BINS, dtype=np.int64)
+        self._min = np.inf
+
+    def add(self, lead: float) -> None:
+        self._min = min(self._min, lead)
+        self._counts[min(self.BINS - 1, max(0, round(lead / self.STEP)))] += 1
+
+    def summary(self) -> tuple[float, float] | None:
+        """(min, median), the median to the nearest bin; None before any lead was seen."""
+        total = int(self._counts.sum())
+        if total == 0:
+            return None
+        middle = int(np.searchsorted(np.cumsum(self._counts), (total + 1) / 2))
+        return self._min, middle * self.STEP
+
+
 class RenderAheadEngine(LiveEngine):
     def __init__(self, config: LiveConfig, settings: RenderAheadSettings | None = None):
         if config.source is None:
@@ -65,7 +88,7 @@ class RenderAheadEngine(LiveEngine):
         self._weights = ControlSlot(fusion_matrix(self.control.state, self.models))
         self._seek_asked = np.zeros(SEEKS_KEPT)
         self.render_callback: RenderAheadCallback | None = None
-        self.leads: list[float] = []
+        self.leads = LeadRecord()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _start_worker(self) -> None:
@@ -187,7 +210,7 @@ class RenderAheadEngine(LiveEngine):
             fields["position"] = played.source.position / SAMPLE_RATE if played is not None else 0.0
             lead = self.lead_seconds()
             if fields["playing"] and played is not None and played.sounding:
-                self.leads.append(lead)
+                self.leads.add(lead)
         else:
             lead = 0.0
         seeks = min(played.seeks, SEEKS_KEPT) if played is not None else 0
@@ -223,7 +246,7 @@ class RenderAheadEngine(LiveEngine):
 
     def lead_summary(self) -> tuple[float, float] | None:
         """(min, median) of the lead seen by status() while sound played."""
-        return (min(self.leads), statistics.median(self.leads)) if self.leads else None
+        return self.leads.summary()
 
     def check_health(self) -> None:
         if self.mode == MODE_RENDER:

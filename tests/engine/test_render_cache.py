@@ -123,3 +123,18 @@ def test_spans_merge_across_pages_and_tell_final_from_quick(cache):
     cache.write(2048 + 400, _stems(1000, 1.0), final=True, evict_order=keep_all)  # pages 2 and 3
     assert cache.spans() == [(500, 2000), (2148, 3448)]
     assert cache.spans(final=True) == [(500, 2000), (2448, 3448)]
+
+
+def test_the_lead_record_gives_min_and_median_in_constant_memory():
+    from dannasep.engine.renderahead.engine import LeadRecord
+
+    record = LeadRecord()
+    assert record.summary() is None
+    for lead in (3.0, 1.25, 7.5, 2.0, 900.0):  # a lead past the last bin still counts
+        record.add(lead)
+    low, median = record.summary()
+    assert low == 1.25 and median == pytest.approx(3.0)
+    size = record._counts.nbytes
+    for _ in range(10_000):
+        record.add(5.0)
+    assert record._counts.nbytes == size and record.summary()[1] == pytest.approx(5.0)
