@@ -23,7 +23,7 @@ from dannasep.engine.errors import AudioInputError
 BLOCK_SAMPLES = 1 << 19
 """Samples (frames x channels) per decoded block: 2 MB of float32 whatever the channel count."""
 
-UNKNOWN_LENGTH = (1 << 62)
+UNKNOWN_LENGTH = 1 << 62
 """libsndfile reports 2**63 - 1 frames for a file whose header gives no length; anything at or
 above this is treated as no length at all."""
 

@@ -10,7 +10,6 @@ weights are identical by construction and neither side holds a second copy:
 * the authors' fusion runs our own U-Net, Demucs and X-UMX modules.
 """
 
-
 import numpy as np
 import torch
 from asteroid.models.x_umx import BrokenXUMX

@@ -69,7 +69,6 @@ def add_live_timing_options(parser: argparse.ArgumentParser | argparse._Argument
         "under-runs (default: one hop, safe up to a worker real-time factor of 1)",
     )
 
-
     parser.add_argument(
         "--processes",
         type=int,
@@ -101,9 +100,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
 
 
-def add_weights_options(
-    parser: argparse.ArgumentParser | argparse._ArgumentGroup, streaming: bool = False
-) -> None:
+def add_weights_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, streaming: bool = False) -> None:
     """--weights (shipped, an installed set's name, or a folder) and --size."""
     default = (
         "the shipped live-size weights: the stream keeps live-size networks"

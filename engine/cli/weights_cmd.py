@@ -16,9 +16,7 @@ from dannasep.engine.weights.sidecars import find_checkpoints, read_sidecar
 
 
 def register(subparsers) -> None:
-    fetchable = "\n".join(
-        f"  {e.name:14s} {megabytes(e.approx_bytes):>8s}  {e.title}" for e in CATALOG.values()
-    )
+    fetchable = "\n".join(f"  {e.name:14s} {megabytes(e.approx_bytes):>8s}  {e.title}" for e in CATALOG.values())
     parser = subparsers.add_parser(
         "weights",
         help="list, download (verified and imported), remove the official MUSDB18-trained weights",
@@ -170,5 +168,3 @@ def _used(preset: str, streaming: bool) -> str:
         return choice.describe().removeprefix("weights: ")
     except Exception as exc:  # a missing set is a line of the listing, not a failure of it
         return str(exc)
-
-

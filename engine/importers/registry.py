@@ -44,8 +44,7 @@ class ImporterKind:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise CheckpointError(
-                f"import kind {self.name!r} needs a package that is not installed ({exc}); "
-                "re-run scripts/setup.sh"
+                f"import kind {self.name!r} needs a package that is not installed ({exc}); re-run scripts/setup.sh"
             ) from exc
         return getattr(module, function)
 

@@ -172,4 +172,3 @@ def build_model(
     """Instantiate an architecture with a config dataclass (or its default)."""
     cls = architecture_class(architecture)
     return cls(config or cls.config_class(), config_name=config_name, inference=inference)
-

@@ -48,9 +48,7 @@ class WeightsChoice:
 
 def _sizes(folder: Path) -> dict[str, set[str]]:
     """architecture -> the size names (``<arch>-<size>``) of its checkpoints in `folder`."""
-    return {
-        arch: {p.stem.split("-", 1)[-1] for p in paths} for arch, paths in find_checkpoints(folder).items()
-    }
+    return {arch: {p.stem.split("-", 1)[-1] for p in paths} for arch, paths in find_checkpoints(folder).items()}
 
 
 def covers(folder: Path, models: Iterable[str], size: str) -> bool:

@@ -251,8 +251,9 @@ def test_the_fuzz_corpus_through_open_gives_messages_and_the_app_keeps_running(w
             continue
         window.open_file(paths[case.name])
         qtbot.waitUntil(
-            lambda: (window.error_box is not None and window.error_box.isVisible())
-            or window.session.engine is not None,
+            lambda: (
+                (window.error_box is not None and window.error_box.isVisible()) or window.session.engine is not None
+            ),
             timeout=READY_MS,
         )
         if window.session.engine is None:

@@ -84,7 +84,7 @@ def test_dannasep_eval_writes_a_table_a_csv_and_a_chart(tmp_path):
 def test_listening_modes_report_latency_and_match_the_streamed_presets(tmp_path):
     data = write_dataset(tmp_path / "data", train=1, valid=0, test=1, seconds=3.0)
     plain = tmp_path / "demucs-plain.toml"  # no [live] table: streamed at the engine's defaults
-    plain.write_text('[weights.demucs]\ndrums = 1\nbass = 1\nother = 1\nvocals = 1\n')
+    plain.write_text("[weights.demucs]\ndrums = 1\nbass = 1\nother = 1\nvocals = 1\n")
     out = tmp_path / "report"
     command = [sys.executable, "-m", "dannasep.engine.cli", "eval", "--data", str(data), "--model", "demucs"]
     command += ["--preset", str(plain), "--preset", "low-latency", "--streaming", "--fast", "--no-oracles"]

@@ -86,9 +86,7 @@ def test_an_interrupted_download_is_resumed_by_the_next_get(fmt, releases, inter
     install(entry, _quiet(retries=0), log=print)
     assert find_checkpoints(weights_home() / "test-set")[file.architecture]
     assert f"bytes={kept}-" in [r for _host, _path, r in internet.requests]  # resumed, not restarted
-    assert _leftovers() == sorted(
-        str(p.relative_to(weights_home())) for p in (weights_home() / "test-set").iterdir()
-    )
+    assert _leftovers() == sorted(str(p.relative_to(weights_home())) for p in (weights_home() / "test-set").iterdir())
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -158,5 +158,3 @@ def test_choice_for_the_live_stream_keeps_live_size(releases, internet):
     for option in ("danna-sep", None):  # told otherwise: by name, or by asking for paper size
         forced = choose_weights(option, ["xumx", "unet", "demucs"], size="paper", streaming=True)
         assert forced.folder == weights_home() / "danna-sep" and forced.size == "paper"
-
-

@@ -55,10 +55,10 @@ STYLES = {
 }
 
 
-
 def song_details(setting) -> dict:
     """A drawn setting (a dataclass) as song.json records it: every field, floats to 4 digits."""
     return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(setting).items()}
+
 
 @dataclass(frozen=True)
 class Genre:
