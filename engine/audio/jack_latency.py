@@ -63,8 +63,8 @@ class LatencyReporter:
 
     def __init__(self, client: jack.Client, inputs: Sequence[jack.Port], outputs: Sequence[jack.Port], latency: int):
         self._client = client
-        self._inputs = tuple(inputs)
-        self._outputs = tuple(outputs)
+        self._inputs = inputs  # kept, not copied: the client may register its ports after this
+        self._outputs = outputs
         self.latency = latency
         self._callback = _CALLBACK(self._on_latency)  # kept referenced as long as JACK may call it
         if _LIB.jack_set_latency_callback(pointer(client), self._callback, None) != 0:

@@ -64,7 +64,8 @@ def register(subparsers) -> None:
         choices=BACKENDS,
         default="auto",
         help="jack: a JACK client of its own with a port per stem channel and its latency reported to the graph; "
-        "portaudio: a sound card or PortAudio's JACK client; auto: jack when a JACK server answers (default)",
+        "portaudio: a sound card or PortAudio's JACK client; auto: jack when a JACK server answers and no "
+        "PortAudio device is named with --device or --input (default)",
     )
     jack_group.add_argument(
         "--connect-input",
@@ -80,7 +81,8 @@ def register(subparsers) -> None:
         help="JACK ports to connect at start: each goes to the next of our outputs in port order (mix_L, mix_R, "
         "then drums_L ... dry_R; without the mix when --multichannel); OURS=PORT names ours, e.g. "
         "'vocals_L=ardour:Vox/audio_in 1' (default: the mix, or with --multichannel the strips, to the physical "
-        "playback ports; none given: connect nothing). Connections whose port goes away come back with it",
+        "playback ports; none given: connect nothing). Connections whose port goes away come back with it. "
+        "Put FILE before these two options, which take every name that follows",
     )
     parser.add_argument("--preset", default="paper", help=f"fusion preset ({', '.join(list_presets())}) or a .toml")
     add_weights_options(parser, streaming=True)

@@ -87,7 +87,8 @@ class LiveConfig:
     loop: bool = False
     startup_timeout: float = 120.0
     backend: str = "auto"
-    """"jack": dannasep's own JACK client; "portaudio": sounddevice; "auto": JACK when a server answers."""
+    """"jack": dannasep's own JACK client; "portaudio": sounddevice; "auto": JACK when a server answers
+    and no PortAudio device is named."""
     jack: JackOptions = field(default_factory=JackOptions)
 
 
@@ -183,7 +184,10 @@ class LiveEngine:
         cfg = self.config
         if cfg.backend not in BACKENDS:
             raise AudioDeviceError(f"unknown audio backend {cfg.backend!r}; use one of {', '.join(BACKENDS)}")
-        jack_client = self._open_jack() if cfg.backend != "portaudio" else None
+        # a device named for PortAudio (--device, an --input device) is PortAudio's to open
+        named = cfg.output_device is not None or cfg.input_device is not None
+        wants_jack = cfg.backend == "jack" or (cfg.backend == "auto" and not named)
+        jack_client = self._open_jack() if wants_jack else None
         if jack_client is not None:
             self.backend = "jack"
             self.output_device = DeviceInfo(-1, jack_client.name, "JACK client", 2, 12, float(jack_client.samplerate))
@@ -471,7 +475,9 @@ class LiveEngine:
         stalled = silent_for > max(5.0, 20 * self.config.blocksize / SAMPLE_RATE)
         if self._stream is not None and (not self._stream.active or stalled) and not self.finished:
             self._device_lost = True
-            why = getattr(self._stream, "shut_down", "") or "JACK server gone or device unplugged"
+            reason = getattr(self._stream, "shut_down", "")  # what JACK said, with our own client
             raise AudioDeviceError(
-                f"the audio device {self.output_device.name} stopped ({why}); what was recorded so far is kept"
+                f"the audio device {self.output_device.name} stopped (JACK server gone or device unplugged"
+                + (f": {reason}" if reason else "")
+                + "); what was recorded so far is kept"
             )

@@ -68,10 +68,12 @@ class JackStream:
         self.callback = callback
         self._in_specs = input_ports() if live_input else ()
         self._out_specs = output_ports(with_mix)
-        self._inputs = [self._register(client.inports, spec) for spec in self._in_specs]
-        self._outputs = [self._register(client.outports, spec) for spec in self._out_specs]
-        self._in_pairs = [(port, spec.column) for port, spec in zip(self._inputs, self._in_specs, strict=True)]
-        self._out_pairs = [(port, spec.column) for port, spec in zip(self._outputs, self._out_specs, strict=True)]
+        self._inputs: list[jack.OwnPort] = []
+        self._outputs: list[jack.OwnPort] = []
+        """Registered once active (see start); the latency callback reads these same lists."""
+        self._in_pairs: list[tuple[jack.OwnPort, int]] = []
+        self._out_pairs: list[tuple[jack.OwnPort, int]] = []
+        self._ready = False
         self._in_block = np.zeros((MAX_BLOCK, 2), dtype=np.float32)
         self._out_block = np.zeros((MAX_BLOCK, callback.mixer.channels), dtype=np.float32)
         self._wishes = self._plan(options, live_input, with_mix)
@@ -123,7 +125,15 @@ class JackStream:
 
     # -- the stream interface the engine uses --------------------------------------------------
     def start(self) -> None:
+        """Activate, then show our ports: a port that appears can be connected at once (JACK refuses
+        connections to an inactive client's ports)."""
         self.client.activate()
+        self._inputs += [self._register(self.client.inports, spec) for spec in self._in_specs]
+        self._outputs += [self._register(self.client.outports, spec) for spec in self._out_specs]
+        self._in_pairs = [(port, spec.column) for port, spec in zip(self._inputs, self._in_specs, strict=True)]
+        self._out_pairs = [(port, spec.column) for port, spec in zip(self._outputs, self._out_specs, strict=True)]
+        self._ready = True
+        self.latency.set_latency(self.latency.latency)  # the new ports' ranges, before any connection
         self.client.get_ports()  # JACK-Client then knows every existing port when it unregisters
         for ours, theirs in self._wishes:
             try:
@@ -181,6 +191,8 @@ class JackStream:
     # -- JACK's threads -----------------------------------------------------------------------
     def _process(self, frames: int) -> None:
         """JACK's process thread: ports -> preallocated blocks -> the shared block logic -> ports."""
+        if not self._ready:
+            return
         block_in = None
         if self._inputs:
             block_in = self._in_block[:frames]

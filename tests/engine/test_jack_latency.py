@@ -63,17 +63,20 @@ class Player:
 
 class Recorder:
     """Records its input ports side by side, `ref_L`, `ref_R`, then one per name in `names`, cycle
-    after cycle, as a host records a track."""
+    after cycle from when `go` is set, as a host records a track."""
 
     def __init__(self, names: list[str], seconds: float):
         self.client = jack.Client("test-recorder", no_start_server=True)
         self.ports = [self.client.inports.register(n) for n in ("ref_L", "ref_R", *names)]
         self.take = np.zeros((int(seconds * SAMPLE_RATE), len(self.ports)), np.float32)
         self.position = 0
+        self.go = False
         self.client.set_process_callback(self._process)
         self.client.activate()
 
     def _process(self, frames: int) -> None:
+        if not self.go:
+            return
         n = min(frames, len(self.take) - self.position)
         for c, port in enumerate(self.ports):
             self.take[self.position : self.position + n, c] = port.get_array()[:n]
@@ -104,6 +107,19 @@ def _connect_once_active(client: jack.Client, source: str, destination: str, liv
             time.sleep(0.2)
 
 
+def _reported_latencies(client: jack.Client) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+    """The capture latency range of each dannasep output and the playback range of in_L, once JACK
+    has run the latency callbacks that follow the new connections."""
+    deadline = time.monotonic() + 30
+    while True:
+        reported = {name: latency_range(client.get_port_by_name(f"dannasep:{name}"), CAPTURE) for name in OUTPUTS}
+        playback = latency_range(client.get_port_by_name("dannasep:in_L"), PLAYBACK)
+        if min(low for low, _high in reported.values()) > 0 and playback[0] > 0:
+            return reported, playback
+        assert time.monotonic() < deadline, f"dannasep reported no latency: {reported}, {playback}"
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("period", [64, 256, 1024])
 def test_every_output_port_is_exactly_as_late_as_the_latency_it_reports(tmp_path, period):
@@ -113,10 +129,10 @@ def test_every_output_port_is_exactly_as_late_as_the_latency_it_reports(tmp_path
     with jack_server(name="latency", playback_ports=2, period=period, sync=True) as (_, env):
         command = ["live", "--input", "jack", "--backend", "jack", "--preset", str(preset), "--json"]
         command += ["--connect-input", "--connect-output", "--seconds", "120", *ENGINE]
-        log = (tmp_path / "live.out").open("w+"), (tmp_path / "live.err").open("w+")
-        live = subprocess.Popen(
-            [sys.executable, "-m", "dannasep.engine.cli", *command], stdout=log[0], stderr=log[1], env=env
-        )
+        with (tmp_path / "live.out").open("w") as out, (tmp_path / "live.err").open("w") as err:
+            live = subprocess.Popen(
+                [sys.executable, "-m", "dannasep.engine.cli", *command], stdout=out, stderr=err, env=env
+            )
         player = recorder = None
         try:
             player = Player(clicks)
@@ -126,11 +142,8 @@ def test_every_output_port_is_exactly_as_late_as_the_latency_it_reports(tmp_path
                 player.client.connect(port, f"test-recorder:ref_{side}")
             for name in OUTPUTS:
                 recorder.client.connect(f"dannasep:{name}", f"test-recorder:{name}")
-            time.sleep(0.5)  # JACK recomputes the latencies after the connections
-            reported = {
-                name: latency_range(recorder.client.get_port_by_name(f"dannasep:{name}"), CAPTURE) for name in OUTPUTS
-            }
-            input_playback = latency_range(recorder.client.get_port_by_name("dannasep:in_L"), PLAYBACK)
+            reported, input_playback = _reported_latencies(recorder.client)
+            recorder.go = True  # before the first click
             player.go = True
             while recorder.position < len(recorder.take):
                 assert live.poll() is None, "dannasep live ended early"
