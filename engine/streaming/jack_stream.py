@@ -136,6 +136,8 @@ class JackStream:
         self.latency.set_latency(self.latency.latency)  # the new ports' ranges, before any connection
         self.client.get_ports()  # JACK-Client then knows every existing port when it unregisters
         for ours, theirs in self._wishes:
+            if not self._exists(theirs):
+                raise AudioDeviceError(f"there is no JACK port {theirs!r} to connect {ours} to ('jack_lsp' lists them)")
             try:
                 self._connect(ours, theirs)
             except jack.JackError as exc:

@@ -133,6 +133,16 @@ def test_outputs_report_the_engine_latency_upstream_of_them_and_inputs_downstrea
         stream.close()
 
 
+def test_a_port_that_is_not_there_is_named_in_the_error(server, rings):
+    stream = _stream(rings, JackOptions(connect_input=(), connect_output=("dry_L=nobody:in_1",)))
+    try:
+        with pytest.raises(AudioDeviceError, match="no JACK port 'nobody:in_1' to connect dannasep:dry_L"):
+            stream.start()
+    finally:
+        stream.stop()
+        stream.close()
+
+
 def test_asking_for_jack_without_a_server_says_so(monkeypatch):
     monkeypatch.setenv("JACK_DEFAULT_SERVER", "dannasep-no-such-server")
     engine = LiveEngine(LiveConfig(backend="jack"))
