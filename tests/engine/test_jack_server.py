@@ -43,6 +43,9 @@ def test_two_servers_side_by_side_get_different_names():
 
 
 def test_servers_killed_by_the_dozen_do_not_stop_the_next_one_starting():
+    # this empties JACK's registry, and a process that opened a JACK client before then cannot reach
+    # a server started after (libjack keeps its mapping of the old registry): test files that open
+    # JACK clients in the test process (test_jack_stream*.py, test_live*.py, test_midi.py) sort after this one
     if _jackd_running():
         pytest.skip("another JACK server runs on this machine; its registry entry is not ours to judge")
     for _ in range(8):  # JACK's registry has room for eight servers
