@@ -12,20 +12,24 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from dannasep.engine.lifeline import subprocess_options
 
 
 @contextmanager
-def jack_server(name: str = "default", playback_ports: int = 10, period: int = 512):
+def jack_server(name: str = "default", playback_ports: int = 10, period: int = 512, sync: bool = False):
     """Run `jackd --no-realtime -d dummy` until the block ends; yields its environment.
 
     The server is named `<name>-<slot>`, the first slot no other run holds, so runs side by side never
-    share one."""
+    share one. `sync` runs it synchronously (`-S`) with a 10 s client timeout: every client then
+    processes every cycle, in graph order, however late, which is what sample-exact measurements need
+    on a busy machine (asynchronously, a cycle a late client overruns can be lost to those after it)."""
     if shutil.which("jackd") is None:
         raise RuntimeError("jackd is not installed; run scripts/setup.sh (Debian package jackd2)")
+    options = ["-S", "-t", "10000"] if sync else []
     with _free_slot(name) as name:
-        yield from _serve(name, playback_ports, period)
+        yield from _serve(name, playback_ports, period, options)
 
 
 @contextmanager
@@ -47,13 +51,13 @@ def _free_slot(name: str, slots: int = 16) -> Iterator[str]:
     raise RuntimeError(f"all {slots} JACK server names {name}-* are in use by other runs")
 
 
-def _serve(name: str, playback_ports: int, period: int) -> Iterator[tuple[subprocess.Popen, dict]]:
+def _serve(name: str, playback_ports: int, period: int, options: list[str]) -> Iterator[tuple[subprocess.Popen, dict]]:
     env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": name}
     try:
-        proc = _start(name, playback_ports, period, env)
+        proc = _start(name, playback_ports, period, env, options)
     except RegistryFullError:
         _forget_dead_servers()
-        proc = _start(name, playback_ports, period, env)
+        proc = _start(name, playback_ports, period, env, options)
     try:
         previous = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = name
@@ -80,21 +84,23 @@ class RegistryFullError(RuntimeError):
 REGISTRY = Path("/dev/shm/jack-shm-registry")
 
 
-def _start(name: str, playback_ports: int, period: int, env: dict) -> subprocess.Popen:
-    command = ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "44100", "-p", str(period)]
+def _start(name: str, playback_ports: int, period: int, env: dict, options: list[str]) -> subprocess.Popen:
+    command = ["jackd", "--no-realtime", *options, "-n", name, "-d", "dummy", "-r", "44100", "-p", str(period)]
     command += ["-C", "2", "-P", str(playback_ports)]
-    # as a realtime server would be, JACK is favoured over the inference process it shares the CPU with
-    proc = subprocess.Popen(
-        ["nice", "-n", "-10", *command],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        **subprocess_options(env),  # a killed test run or bench must not leave a server behind
-    )
-    try:
-        _wait_for_server(proc, env)
-    except BaseException:
-        _stop(proc)
-        raise
+    # messages go to a file, not a pipe: nobody reads them while jackd runs, and a full pipe blocks it
+    with tempfile.TemporaryFile() as log:
+        # as a realtime server would be, JACK is favoured over the inference process it shares the CPU with
+        proc = subprocess.Popen(
+            ["nice", "-n", "-10", *command],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            **subprocess_options(env),  # a killed test run or bench must not leave a server behind
+        )
+        try:
+            _wait_for_server(proc, env, log)
+        except BaseException:
+            _stop(proc)
+            raise
     return proc
 
 
@@ -145,11 +151,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _wait_for_server(proc: subprocess.Popen, env: dict, timeout: float = 15.0) -> None:
+def _wait_for_server(proc: subprocess.Popen, env: dict, log: IO[bytes], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            message = proc.stderr.read().decode()[-500:]
+            log.seek(0)
+            message = log.read().decode(errors="replace")[-500:]
             if "Too many servers already active" in message:
                 raise RegistryFullError(message)
             raise RuntimeError(f"jackd exited: {message}")

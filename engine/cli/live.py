@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from dannasep.engine.audio.devices import list_devices
+from dannasep.engine.audio.jack_ports import JackOptions
 from dannasep.engine.cli.common import (
     add_live_timing_options,
     add_precision_option,
@@ -22,7 +23,7 @@ from dannasep.engine.midi.inputs import open_midi_input
 from dannasep.engine.midi.mapping import load_midi_map
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.renderahead.cli import add_render_ahead_options, make_engine, render_ahead_summary, status_line
-from dannasep.engine.streaming.engine import LiveConfig
+from dannasep.engine.streaming.engine import BACKENDS, LiveConfig
 
 
 def register(subparsers) -> None:
@@ -52,7 +53,37 @@ def register(subparsers) -> None:
         "of its name (--list-devices); always through the streaming engine",
     )
     parser.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
-    parser.add_argument("--device", help="output device (index or part of its name; default: JACK, else default)")
+    parser.add_argument(
+        "--device", help="PortAudio output device (index or part of its name; default: JACK, else default)"
+    )
+    jack_group = parser.add_argument_group(
+        "JACK (dannasep's own client, ports in_L/in_R, drums_L ... vocals_R, dry_L/dry_R and mix_L/mix_R)"
+    )
+    jack_group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="jack: a JACK client of its own with a port per stem channel and its latency reported to the graph; "
+        "portaudio: a sound card or PortAudio's JACK client; auto: jack when a JACK server answers and no "
+        "PortAudio device is named with --device or --input (default)",
+    )
+    jack_group.add_argument(
+        "--connect-input",
+        nargs="*",
+        metavar="PORT",
+        help="JACK ports to connect to in_L and in_R at start (default: the physical capture ports; none given: "
+        "connect nothing)",
+    )
+    jack_group.add_argument(
+        "--connect-output",
+        nargs="*",
+        metavar="PORT",
+        help="JACK ports to connect at start: each goes to the next of our outputs in port order (mix_L, mix_R, "
+        "then drums_L ... dry_R; without the mix when --multichannel); OURS=PORT names ours, e.g. "
+        "'vocals_L=ardour:Vox/audio_in 1' (default: the mix, or with --multichannel the strips, to the physical "
+        "playback ports; none given: connect nothing). Connections whose port goes away come back with it. "
+        "Put FILE before these two options, which take every name that follows",
+    )
     parser.add_argument("--preset", default="paper", help=f"fusion preset ({', '.join(list_presets())}) or a .toml")
     add_weights_options(parser, streaming=True)
     parser.add_argument(
@@ -152,6 +183,11 @@ def run(args) -> int:
         timing=timing,
         record_dir=args.record,
         loop=args.loop,
+        backend=args.backend,
+        jack=JackOptions(
+            connect_input=None if args.connect_input is None else tuple(args.connect_input),
+            connect_output=None if args.connect_output is None else tuple(args.connect_output),
+        ),
     )
     engine = make_engine(args, config)
     for note in engine.notes:
@@ -186,12 +222,16 @@ def run(args) -> int:
         )
         for model, provenance in status.models.items():
             print(f"  {model}: {provenance}")
+        if engine.backend == "jack":
+            print(f"JACK ports: {' '.join(engine.port_names())} (period {engine.jack_period()} frames)", flush=True)
         started = time.monotonic()
         try:
             while not engine.finished:
                 if args.seconds is not None and time.monotonic() - started >= args.seconds:
                     break
                 engine.wait(0.5)  # raises if the device or the inference process went away
+                for line in engine.connection_reports():
+                    print(("\n" if sys.stdout.isatty() and not args.json else "") + line, flush=True)
                 s = engine.status()
                 if sys.stdout.isatty() and not args.json:
                     print(f"\r{status_line(s)}", end="", flush=True)
@@ -218,6 +258,7 @@ def run(args) -> int:
         "seconds_played": round(played, 2),
         "hops": final.hops,
         "dropped_models": list(final.dropped),
+        "backend": final.backend,
         "recorded": [str(p) for p in recorded],
         "recording_lost_seconds": round(engine.recording_lost_frames / SAMPLE_RATE, 3),
         **render_ahead_summary(engine, final),

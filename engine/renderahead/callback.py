@@ -43,11 +43,11 @@ class RenderAheadCallback(AudioCallback):
         self.quick_frames_played = 0
         self.publish_transport()
 
-    def __call__(self, *args) -> None:
+    def block(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
         if self.streaming is not None:
-            self.streaming(*args)
+            self.streaming.block(indata, outdata, frames, underflow)
         else:
-            super().__call__(*args)
+            super().block(indata, outdata, frames, underflow)
 
     def publish_transport(self) -> None:
         """Tell the renderer where the playhead goes and what loops (it reads these in order)."""
@@ -57,9 +57,8 @@ class RenderAheadCallback(AudioCallback):
         control[slots.PLAYHEAD] = self.source.wanted
         control[slots.SEEK_ID] = self.control.state.transport.seek_id
 
-    def _fill(self, *args) -> None:
-        outdata, frames, _time, status = args[-4:]
-        now = self._begin_block(status)
+    def _fill(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
+        now = self._begin_block(underflow)
         transport = self.control.state.transport
         source = self.source
         if transport.seek_id != self._seek_id:

@@ -145,8 +145,8 @@ class RenderAheadEngine(LiveEngine):
             lane_rings=(),
             latency=0,
             audio=self.audio,
-            multichannel=self.config.multichannel,
             recorder=self._recorder,
+            **self._output_layout(),
         )
 
     def _stop_renderer(self) -> None:
@@ -276,6 +276,7 @@ class RenderAheadEngine(LiveEngine):
         self.control.unsubscribe(self._on_change)
         self.mode = MODE_STREAM
         LiveEngine._start_worker(self)  # the cache plays on while the streaming models load
+        self.latency_changed()
         streaming = AudioCallback(self._callback_setup(), self._slot)
         streaming.player.set_loop(self.control.state.transport.loop)
         streaming.player.seek(self.render_callback.source.wanted / SAMPLE_RATE)

@@ -74,15 +74,18 @@ class CallbackSetup:
     """(frames, 2) file to play; None: the device's input."""
     multichannel: bool
     recorder: Recorder | None
+    with_mix: bool = False
+    """Multichannel output also carries the stereo mix, on two channels after the strips (JACK's mix ports)."""
 
 
 class AudioCallback:
-    """The sounddevice callback (call it as the stream's `callback`) and its state."""
+    """The block logic and its state, shared by every audio backend: `block` processes one block;
+    calling the object is the PortAudio (sounddevice) adapter, engine.streaming.jack_stream the JACK one."""
 
     def __init__(self, setup: CallbackSetup, slot: ControlSlot):
         self.setup = setup
         self.slot = slot
-        self.mixer = Mixer(MAX_BLOCK, ramp=RAMP_SAMPLES, multichannel=setup.multichannel)
+        self.mixer = Mixer(MAX_BLOCK, ramp=RAMP_SAMPLES, multichannel=setup.multichannel, with_mix=setup.with_mix)
         self.control = slot.latest()
         self.mixer.set_targets(self.control.strip_gains, self.control.split, self.control.original, immediately=True)
         self.player = FilePlayer(setup.audio, MAX_BLOCK) if setup.audio is not None else None
@@ -111,8 +114,19 @@ class AudioCallback:
         self._prioritised = False
 
     def __call__(self, *args) -> None:
+        """sounddevice's callback: (indata, outdata, frames, time, status) for a duplex stream,
+        (outdata, frames, time, status) for an output stream."""
+        if len(args) == 5:
+            indata, outdata, frames, _time, status = args
+        else:
+            indata, (outdata, frames, _time, status) = None, args
+        self.block(indata, outdata, frames, bool(status.output_underflow))
+
+    def block(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
+        """One block: indata (frames, >= 2) from the input (None when playing a file), outdata
+        (frames, channels) fully written; underflow: the backend reported an under-run since the last block."""
         began = time.perf_counter()
-        self._fill(*args)
+        self._fill(indata, outdata, frames, underflow)
         self.seconds[self.count % len(self.seconds)] = time.perf_counter() - began
         self.count += 1
 
@@ -136,12 +150,8 @@ class AudioCallback:
             self.control = control
             self.mixer.set_targets(control.strip_gains, control.split, control.original)
 
-    def _fill(self, *args) -> None:
-        if len(args) == 5:  # duplex: indata, outdata, frames, time, status
-            indata, outdata, frames, _time, status = args
-        else:
-            indata, (outdata, frames, _time, status) = None, args
-        self._begin_block(status)
+    def _fill(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
+        self._begin_block(underflow)
         transport = self.control.state.transport
         if not transport.playing or self.finished or self.stopped:
             outdata.fill(0.0)
@@ -154,13 +164,13 @@ class AudioCallback:
         if self._finished_at is not None and self.position >= self._finished_at + self.setup.latency:
             self.finished = True
 
-    def _begin_block(self, status) -> float:
+    def _begin_block(self, underflow: bool) -> float:
         """What every block starts with: the time, the thread's priority, the device's underflow
         count and the newest control. Returns the time (monotonic seconds)."""
         now = self.last_called = time.monotonic()
         if not self._prioritised:
             self._prioritise_audio_thread()
-        if status.output_underflow:
+        if underflow:
             self._count_xrun(self.position)
             self.device_underflows += 1
         self._take_control()

@@ -1,7 +1,7 @@
 """The live engine: file or input device -> inference process -> mixer -> audio device.
 
 Threads and processes, and who may block:
-- the audio callback (PortAudio's thread, engine.streaming.audio_callback): moves samples only.
+- the audio callback (PortAudio's or JACK's thread, engine.streaming.audio_callback): moves samples only.
 - the inference processes (engine.streaming.worker, one per lane): torch, at lower priority.
 - the recorder thread (optional): drains a ring into WAV files.
 - whoever controls the engine (CLI, GUI, OSC): sends commands to the control plane.
@@ -9,6 +9,10 @@ Threads and processes, and who may block:
 Latency is fixed when the engine starts: hop + the largest model look-ahead + a safety margin for
 the worker's compute time (engine.streaming.timing). The stems and the dry mix come out exactly `latency` samples after
 the input went in, and that never changes with weights or mutes.
+
+Audio goes through one of two backends: dannasep's own JACK client (engine.streaming.jack_stream:
+a port per stem channel, latency reported to the graph) when a JACK server runs, else PortAudio
+(sounddevice), which also reaches JACK, as one client with anonymous channels.
 """
 
 import gc
@@ -20,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dannasep.engine.audio.devices import AudioDeviceError, choose_device, release, rescan
+from dannasep.engine.audio.devices import AudioDeviceError, DeviceInfo, choose_device, release, rescan
+from dannasep.engine.audio.jack_ports import JackOptions
 from dannasep.engine.audio.reader import AudioInput
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.control.plane import ControlPlane
@@ -45,6 +50,8 @@ from dannasep.engine.streaming.worker import (
     dropped_models,
     write_weights,
 )
+
+BACKENDS = ("auto", "jack", "portaudio")
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,10 @@ class LiveConfig:
     record_dir: Path | None = None
     loop: bool = False
     startup_timeout: float = 120.0
+    backend: str = "auto"
+    """"jack": dannasep's own JACK client; "portaudio": sounddevice; "auto": JACK when a server answers
+    and no PortAudio device is named."""
+    jack: JackOptions = field(default_factory=JackOptions)
 
 
 @dataclass
@@ -99,6 +110,9 @@ class EngineStatus:
     """Stream positions of the first under-runs and device underflows, for diagnosis."""
     worker_pids: tuple[int, ...] = ()
     """The inference processes (one per lane)."""
+    backend: str = "portaudio"
+    waiting_connections: tuple[str, ...] = ()
+    """JACK connections whose other port went away, restored when it comes back ("ours -> theirs")."""
     models: dict[str, str] = field(default_factory=dict)
     dropped: tuple[str, ...] = ()
     """Models the inference process stopped running because it kept falling behind."""
@@ -155,6 +169,8 @@ class LiveEngine:
         self.callback: AudioCallback | None = None
         """The audio callback, from the moment the device opens."""
         self._recorder: Recorder | None = None
+        self.backend = "portaudio"
+        """The audio backend in use once started: "jack" (our own client) or "portaudio"."""
         self._device_lost = False
         self.recording_lost_frames = 0
 
@@ -166,18 +182,45 @@ class LiveEngine:
     def start(self) -> "LiveEngine":
         """Start the inference process, wait until its models are loaded, then open the device."""
         cfg = self.config
-        sd = rescan()
-        out_channels = 2 * N_STRIPS if cfg.multichannel else 2
-        output = choose_device(cfg.output_device, "output", out_channels)
-        input_device = choose_device(cfg.input_device, "input", 2) if cfg.source is None else None
-        self.output_device = output
+        if cfg.backend not in BACKENDS:
+            raise AudioDeviceError(f"unknown audio backend {cfg.backend!r}; use one of {', '.join(BACKENDS)}")
+        # a device named for PortAudio (--device, an --input device) is PortAudio's to open
+        named = cfg.output_device is not None or cfg.input_device is not None
+        wants_jack = cfg.backend == "jack" or (cfg.backend == "auto" and not named)
+        jack_client = self._open_jack() if wants_jack else None
+        if jack_client is not None:
+            self.backend = "jack"
+            self.output_device = DeviceInfo(-1, jack_client.name, "JACK client", 2, 12, float(jack_client.samplerate))
+        else:
+            sd = rescan()
+            out_channels = 2 * N_STRIPS if cfg.multichannel else 2
+            output = choose_device(cfg.output_device, "output", out_channels)
+            input_device = choose_device(cfg.input_device, "input", 2) if cfg.source is None else None
+            self.output_device = output
         try:
             self._start_worker()
-            self._open_stream(sd, output, input_device, out_channels)
+            if jack_client is not None:
+                self._open_jack_stream(jack_client)
+            else:
+                self._open_stream(sd, output, input_device, out_channels)
         except BaseException:
+            if jack_client is not None and self._stream is None:
+                jack_client.close()
             self.stop()  # no stray process or shared memory after a failed start
             raise
         return self
+
+    def _open_jack(self):
+        """dannasep's JACK client, or None under "auto" when no server answers."""
+        from dannasep.engine.streaming.jack_stream import open_client
+
+        client = open_client(self.config.jack.name)
+        if client is None and self.config.backend == "jack":
+            raise AudioDeviceError(
+                "no JACK server answers; start one (e.g. 'jackd -d dummy -r 44100 -p 512' without hardware) "
+                "or use --backend portaudio"
+            )
+        return client
 
     def _start_worker(self) -> None:
         cfg = self.config
@@ -220,13 +263,62 @@ class LiveEngine:
         self.trained = all(info["trained"] for info in infos)
         self.control.subscribe(self._on_change)
 
-    def _open_stream(self, sd, output, input_device, out_channels: int) -> None:
+    def _prepare_callback(self) -> None:
+        """The recorder and the audio callback, with the commands applied before the start."""
         cfg = self.config
         self._recorder = Recorder(cfg.record_dir) if cfg.record_dir else None
         if self._recorder:
             self._recorder.start()
-        self._slot.publish(BlockControl.of(self.control.state))  # commands applied before the start
+        self._slot.publish(BlockControl.of(self.control.state))
         self.callback = self._make_callback(self._callback_setup())
+
+    def _output_layout(self) -> dict[str, bool]:
+        """CallbackSetup's multichannel and with_mix: JACK's ports take every strip, and the mix
+        unless the output is multichannel; PortAudio's channels take one or the other."""
+        if self.backend == "jack":
+            return {"multichannel": True, "with_mix": not self.config.multichannel}
+        return {"multichannel": self.config.multichannel, "with_mix": False}
+
+    def _settle_for_realtime(self) -> None:
+        # everything allocated so far lives for the whole session: keep the garbage collector from
+        # walking it (a full collection of torch's objects can take longer than an audio block)
+        gc.collect()
+        gc.freeze()
+        # hand the GIL to the audio thread quickly when control threads (OSC, GUI) are busy
+        sys.setswitchinterval(0.001)
+        self.callback.last_called = time.monotonic()  # the device gets a grace period to call back
+
+    def _open_jack_stream(self, client) -> None:
+        """The JACK backend: the strips, and the mix unless multichannel, each on a labelled port."""
+        from dannasep.engine.streaming.jack_stream import JackStream
+
+        cfg = self.config
+        self._prepare_callback()
+        with_mix = self._output_layout()["with_mix"]
+        self._stream = JackStream(client, self.callback, self.latency_samples, cfg.source is None, with_mix, cfg.jack)
+        self._settle_for_realtime()
+        self._stream.start()
+
+    def latency_changed(self) -> None:
+        """Tell the JACK graph about a new latency_samples (a render-ahead fallback to streaming)."""
+        if self.backend == "jack" and self._stream is not None:
+            self._stream.set_latency(self.latency_samples)
+
+    def port_names(self) -> list[str]:
+        """The JACK client's ports, inputs first ([] under PortAudio)."""
+        return self._stream.port_names() if self.backend == "jack" and self._stream is not None else []
+
+    def jack_period(self) -> int:
+        """Frames per JACK process cycle (the server's, not --blocksize)."""
+        return self._stream.blocksize if self.backend == "jack" and self._stream is not None else 0
+
+    def connection_reports(self) -> list[str]:
+        """Lines about JACK connections lost and restored since the last call."""
+        return self._stream.reports() if self.backend == "jack" and self._stream is not None else []
+
+    def _open_stream(self, sd, output, input_device, out_channels: int) -> None:
+        cfg = self.config
+        self._prepare_callback()
         kwargs = dict(
             samplerate=SAMPLE_RATE,
             blocksize=cfg.blocksize,
@@ -241,13 +333,7 @@ class LiveEngine:
                 self._stream = sd.Stream(
                     device=(input_device.index, output.index), channels=(2, out_channels), **kwargs
                 )
-            # everything allocated so far lives for the whole session: keep the garbage collector from
-            # walking it (a full collection of torch's objects can take longer than an audio block)
-            gc.collect()
-            gc.freeze()
-            # hand the GIL to the audio thread quickly when control threads (OSC, GUI) are busy
-            sys.setswitchinterval(0.001)
-            self.callback.last_called = time.monotonic()  # the device gets a grace period to call back
+            self._settle_for_realtime()
             self._stream.start()
         except sd.PortAudioError as exc:
             self.stop()
@@ -259,8 +345,8 @@ class LiveEngine:
             lane_rings=tuple(lane.out_ring for lane in self._lanes),
             latency=self.latency_samples,
             audio=self.audio,
-            multichannel=self.config.multichannel,
             recorder=self._recorder,
+            **self._output_layout(),
         )
 
     def _make_callback(self, setup: CallbackSetup) -> AudioCallback:
@@ -271,6 +357,13 @@ class LiveEngine:
         recorded: list[Path] = []
         if self.callback is not None:
             self.callback.stopped = True  # a stream left running plays silence, touching no ring
+        if self._stream is not None and self.backend == "jack":
+            if self._device_lost:
+                self._stream.abandon()
+            else:
+                self._stream.stop()
+                self._stream.close()
+            self._stream = None
         if self._stream is not None:
             if self._device_lost:
                 # A dead JACK server can acknowledge neither a stop nor PortAudio's shutdown: leave the
@@ -354,6 +447,8 @@ class LiveEngine:
             xrun_seconds=callback.xrun_seconds() if callback is not None else [],
             models=dict(self.model_provenance),
             worker_pids=tuple(lane.process.pid for lane in self._lanes if lane.process is not None),
+            backend=self.backend,
+            waiting_connections=tuple(self._stream.missing()) if self.backend == "jack" and self._stream else (),
         )
 
     def level_reader(self) -> LevelReader:
@@ -380,7 +475,9 @@ class LiveEngine:
         stalled = silent_for > max(5.0, 20 * self.config.blocksize / SAMPLE_RATE)
         if self._stream is not None and (not self._stream.active or stalled) and not self.finished:
             self._device_lost = True
+            reason = getattr(self._stream, "shut_down", "")  # what JACK said, with our own client
             raise AudioDeviceError(
-                f"the audio device {self.output_device.name} stopped (JACK server gone or device unplugged); "
-                "what was recorded so far is kept"
+                f"the audio device {self.output_device.name} stopped (JACK server gone or device unplugged"
+                + (f": {reason}" if reason else "")
+                + "); what was recorded so far is kept"
             )

@@ -5,7 +5,7 @@ a gain that moves linearly to its target over `ramp` samples whenever the target
 mutes, solos and fader moves never click. Stereo output plays the sum of the stems (monitor
 "split") or the dry mix (monitor "original"); the A/B switch is two more ramped gains, so it
 cross-fades. Multichannel output puts each strip on its own channel pair (stems 1-4, then dry)
-for recording into a DAW.
+for recording into a DAW, and with `with_mix` the stereo mix on a sixth pair (JACK's ports).
 """
 
 import numpy as np
@@ -54,10 +54,11 @@ class Ramp:
 
 
 class Mixer:
-    def __init__(self, max_block: int, ramp: int = 441, multichannel: bool = False):
+    def __init__(self, max_block: int, ramp: int = 441, multichannel: bool = False, with_mix: bool = False):
         self.max_block = max_block
         self.multichannel = multichannel
-        self.channels = 2 * N_STRIPS if multichannel else 2
+        self.with_mix = multichannel and with_mix
+        self.channels = 2 * N_STRIPS + 2 * self.with_mix if multichannel else 2
         steps = np.arange(1, max_block + 1, dtype=np.float32)
         self._gain_buffer = np.zeros(max_block, dtype=np.float32)
         ramp = max(1, ramp)
@@ -105,6 +106,8 @@ class Mixer:
         np.add(mix, dry, out=mix)
         if not self.multichannel:
             out[:, :2] = mix
+        elif self.with_mix:
+            out[:, 2 * N_STRIPS : 2 * N_STRIPS + 2] = mix
         self._track_peak(N_STRIPS, mix)
 
     def _track_peak(self, index: int, signal: np.ndarray) -> None:

@@ -91,10 +91,12 @@ def test_all_three_models_play_the_whole_song_through_the_cli(jack, tmp_path):
 
 @pytest.mark.parametrize("blocksize", [64, 256, 512, 1024, 333])
 def test_every_block_size_keeps_the_dry_mix_sample_exact(jack, tmp_path, demucs_only, blocksize):
+    """Through PortAudio, whose block size is ours to choose (JACK's own client takes the server's period)."""
     song = write_song(tmp_path / "song.wav", 4.0, seed=2)
     engine = LiveEngine(
         LiveConfig(
             source=tmp_path / "song.wav",
+            backend="portaudio",
             preset=demucs_only,
             blocksize=blocksize,
             timing=LiveTiming(safety=SAFETY),
