@@ -124,7 +124,7 @@ def _forget_dead_servers() -> None:
         raise RuntimeError(f"JACK's registry ({REGISTRY}) is full of running servers; stop one of them")
     for name in dead:
         env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1", "JACK_DEFAULT_SERVER": name}
-        _stop(_start(name, 2, 512, env))
+        _stop(_start(name, 2, 512, env, []))
 
 
 def _registry_entries() -> list[tuple[int, str]]:
