@@ -13,7 +13,7 @@ from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.renderahead.engine import RenderAheadEngine
 from dannasep.engine.renderahead.export import RenderRecipe, write_from_cache
 from dannasep.engine.streaming.engine import LiveEngine
-from dannasep.gui.export_job import ExportCancelledError, ExportRequest
+from dannasep.gui.export_job import ExportCancelledError, ExportRequest, remaining_seconds
 
 
 def request_recipe(request: ExportRequest) -> RenderRecipe:
@@ -80,10 +80,7 @@ class CacheExportJob:
 
     @property
     def eta_seconds(self) -> float | None:
-        if self.done_fraction <= 0.01:
-            return None
-        elapsed = time.monotonic() - self.started
-        return elapsed * (1.0 - self.done_fraction) / self.done_fraction
+        return remaining_seconds(self.started, self.done_fraction)
 
     def poll(self) -> str:
         return self.state

@@ -87,6 +87,13 @@ def _export(request: ExportRequest, progress: multiprocessing.Queue, cancel, lif
         progress.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def remaining_seconds(started: float, done_fraction: float) -> float | None:
+    """Time left at the pace since `started` (time.monotonic()); None until 1 % is done."""
+    if done_fraction <= 0.01:
+        return None
+    return (time.monotonic() - started) * (1.0 - done_fraction) / done_fraction
+
+
 class ExportJob:
     """One running export. Poll `poll()` from a timer; it returns the latest event or None."""
 
@@ -113,10 +120,7 @@ class ExportJob:
 
     @property
     def eta_seconds(self) -> float | None:
-        if self.done_fraction <= 0.01:
-            return None
-        elapsed = time.monotonic() - self.started
-        return elapsed * (1.0 - self.done_fraction) / self.done_fraction
+        return remaining_seconds(self.started, self.done_fraction)
 
     def poll(self) -> str:
         """Drain progress messages; returns the job state (running, done, cancelled, error)."""

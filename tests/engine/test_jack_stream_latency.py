@@ -13,6 +13,7 @@ import time
 import jack
 import numpy as np
 import pytest
+from jack_player import JackPlayer
 
 from dannasep.engine.audio.jack_latency import CAPTURE, PLAYBACK, latency_range
 from dannasep.engine.audio.jack_ports import output_ports
@@ -38,27 +39,6 @@ def click_train(seconds: float, seed: int) -> np.ndarray:
         train[at : at + len(burst)] = 0.5 * burst
         at += int(rng.uniform(0.1, 0.3) * SAMPLE_RATE)
     return train
-
-
-class Player:
-    """Plays `signal` ((frames, 2)) once from when `go` is set, then silence."""
-
-    def __init__(self, signal: np.ndarray):
-        self.signal, self.position, self.go = signal, 0, False
-        self.client = jack.Client("test-clicks", no_start_server=True)
-        self.ports = [self.client.outports.register(f"out_{side}") for side in "LR"]
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-
-    def _process(self, frames: int) -> None:
-        for c, port in enumerate(self.ports):
-            buffer = port.get_array()
-            buffer.fill(0.0)
-            if self.go:
-                chunk = self.signal[self.position : self.position + frames, c]
-                buffer[: len(chunk)] = chunk
-        if self.go:
-            self.position += frames
 
 
 class Recorder:
@@ -135,7 +115,7 @@ def test_every_output_port_is_exactly_as_late_as_the_latency_it_reports(tmp_path
             )
         player = recorder = None
         try:
-            player = Player(clicks)
+            player = JackPlayer(clicks, "test-clicks")
             recorder = Recorder(OUTPUTS, CLICK_SECONDS + 15)
             for side, port in zip("LR", player.ports, strict=True):
                 _connect_once_active(player.client, port.name, f"dannasep:in_{side}", live)

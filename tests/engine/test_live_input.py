@@ -6,44 +6,17 @@ import subprocess
 import sys
 import time
 
-import jack
 import numpy as np
 import pytest
 import soundfile as sf
 from audio_fixtures import assert_song_in_pieces, write_song
+from jack_player import JackPlayer
 
 from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SAMPLE_RATE
 
 # long hops, short context, 6 s of safety: the least compute per second, a margin for a busy machine
 TIMING = ("--hop", "3", "--context", "0.25", "--safety", "6", "--threads", "1")
-
-
-class Player:
-    """A JACK client that plays `song` ((frames, 2)) once into `targets`, from when `go` is set."""
-
-    def __init__(self, song: np.ndarray):
-        self.song = song
-        self.position = 0
-        self.go = False
-        self.client = jack.Client("test-player", no_start_server=True)
-        self.ports = [self.client.outports.register(f"out_{c}") for c in ("L", "R")]
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-
-    def _process(self, frames: int) -> None:
-        for c, port in enumerate(self.ports):
-            buffer = port.get_array()
-            buffer.fill(0.0)
-            if self.go:
-                chunk = self.song[self.position : self.position + frames, c]
-                buffer[: len(chunk)] = chunk
-        if self.go:
-            self.position += frames
-
-    def close(self) -> None:
-        self.go = False
-        self.client.close()
 
 
 @pytest.mark.slow
@@ -61,7 +34,7 @@ def test_live_input_from_a_jack_client_comes_out_separated_and_exactly_latency_l
             text=True,
             env=env,
         )
-        player = Player(song)
+        player = JackPlayer(song)
         try:
             deadline = time.monotonic() + 180
             ours: list[str] = []

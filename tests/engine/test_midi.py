@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from midi_keyboard import Keyboard, cc, note_off, note_on
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
@@ -28,18 +29,6 @@ from dannasep.engine.osc.bridge import OscBridge, OscConfig
 def _plane(preset: str = "paper") -> ControlPlane:
     loaded = load_preset(preset)
     return ControlPlane(EngineState(weights=tuple(loaded.weights.items()), preset=preset))
-
-
-def cc(number: int, value: int, channel: int = 1) -> bytes:
-    return bytes([0xB0 | (channel - 1), number, value])
-
-
-def note_on(number: int, velocity: int = 100) -> bytes:
-    return bytes([0x90, number, velocity])
-
-
-def note_off(number: int) -> bytes:
-    return bytes([0x80, number, 0])
 
 
 def test_every_shipped_mapping_names_real_controls_and_presets():
@@ -176,7 +165,6 @@ def _osc(address: str, *args) -> bytes:
 
 
 def test_midi_from_a_jack_client_moves_the_controls_and_osc_clients_hear_it():
-    import jack
 
     plane = _plane()
     control = MidiControl(plane, load_midi_map("default"))
@@ -189,20 +177,9 @@ def test_midi_from_a_jack_client_moves_the_controls_and_osc_clients_hear_it():
         osc_client.settimeout(0.05)
         osc_client.sendto(_osc("/engine/latency"), ("127.0.0.1", bridge.address[1]))  # registers for feedback
         midi = JackMidiInput(control.handle, name="dannasep")
-        keyboard = jack.Client("test-keyboard", no_start_server=True)
-        out = keyboard.midi_outports.register("out")
-        outbox: list[bytes] = []
-
-        @keyboard.set_process_callback
-        def _send(_frames):
-            out.clear_buffer()
-            while outbox:
-                out.write_midi_event(0, outbox.pop(0))
-
+        keyboard = Keyboard(midi.port_name)
         try:
-            keyboard.activate()
-            keyboard.connect(out, midi.port_name)
-            outbox += [cc(3, 0), note_on(36), note_off(36)]
+            keyboard.send(cc(3, 0), note_on(36), note_off(36))
             deadline = time.monotonic() + 20
             while control.stats.received < 3:
                 assert time.monotonic() < deadline, "the MIDI never arrived"
@@ -220,7 +197,6 @@ def test_midi_from_a_jack_client_moves_the_controls_and_osc_clients_hear_it():
                     heard[timed.message.address] = list(timed.message.params)
             assert heard["/stem/drums/mute"] == [1] and heard["/stem/vocals/fader"] == [0.0]
         finally:
-            keyboard.deactivate()
             keyboard.close()
             midi.close()
     plane.apply([SetGain("bass", 0.0)])  # the plane outlives its inputs
