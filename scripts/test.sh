@@ -8,4 +8,5 @@ if [ ! -x .venv/bin/python ]; then
     exit 2
 fi
 .venv/bin/ruff check .
+.venv/bin/ruff format --check . || { echo "test.sh: run .venv/bin/ruff format . (the files above are not formatted)" >&2; exit 1; }
 .venv/bin/python -m pytest "$@"
