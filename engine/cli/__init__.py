@@ -5,7 +5,9 @@ training/ or gui/, yet `dannasep train` and `dannasep gui` appear when they are 
 """
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
@@ -74,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    if threading.current_thread() is threading.main_thread():
+        # a shell starts background jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt; Ctrl-C and a host's SIGINT must still stop a run cleanly
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(handler(args) or 0)
     except DannaSepError as exc:

@@ -169,7 +169,7 @@ def test_midi_from_a_jack_client_moves_the_controls_and_osc_clients_hear_it():
     plane = _plane()
     control = MidiControl(plane, load_midi_map("default"))
     with (
-        jack_server(name="midi", playback_ports=2, period=256),
+        jack_server(name="midi", playback_ports=2, period=256, sync=True),  # no cycle lost to a late client
         OscBridge(plane, OscConfig(port=0, feedback_hz=200), latency_samples=lambda: 0) as bridge,
     ):
         osc_client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

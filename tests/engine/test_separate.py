@@ -7,6 +7,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -351,4 +352,25 @@ def test_the_header_of_an_interrupted_flac_write_is_refused_at_once(tmp_path, ca
     code, _, err = _run(capsys, whole, "-o", tmp_path / "out", "--preset", demucs_only)
     assert code != 0 and "whole.flac: truncated: the header declares 600.00 s" in err
     assert "but decoding ended at 3.00 s" in err
+    assert _files(tmp_path / "out") == []
+
+
+@pytest.mark.slow
+def test_sigint_stops_a_run_started_with_sigint_ignored_as_a_background_job_is(tmp_path, demucs_only):
+    song = _write(tmp_path / "song.wav", seconds=120.0)
+    command = [sys.executable, "-m", "dannasep.engine.cli", "separate", str(song), "-o", str(tmp_path / "out")]
+    proc = subprocess.Popen(
+        [*command, "--preset", demucs_only],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what a shell does for `cmd &`
+    )
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "out").rglob("*.partial")):  # separating, stems half written
+        assert proc.poll() is None and time.monotonic() < deadline, "the separation never started writing"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err[-1000:]
     assert _files(tmp_path / "out") == []

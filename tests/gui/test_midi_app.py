@@ -30,7 +30,8 @@ READY_MS = 180_000  # loading the models on a machine loaded several times over
 
 @pytest.fixture(scope="module")
 def jack():
-    with jack_server(name="guimidi", playback_ports=2, period=256) as server:
+    # synchronous: a late MIDI client delays the graph rather than losing the events of its cycle
+    with jack_server(name="guimidi", playback_ports=2, period=256, sync=True) as server:
         yield server
 
 
