@@ -24,7 +24,8 @@ from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.renderahead.engine import RenderAheadEngine
 from dannasep.engine.renderahead.settings import RenderAheadSettings
-from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
+from dannasep.engine.streaming.config import EngineStatus, LiveConfig
+from dannasep.engine.streaming.engine import LiveEngine
 from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
 from dannasep.gui.cache_export import CacheExportJob, why_not_from_cache

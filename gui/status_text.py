@@ -7,7 +7,7 @@ from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.renderahead.engine import MODE_RENDER
-from dannasep.engine.streaming.engine import EngineStatus
+from dannasep.engine.streaming.config import EngineStatus
 from dannasep.engine.weights.sidecars import read_sidecar
 
 

@@ -28,7 +28,7 @@ from dannasep.engine.control.commands import Seek
 from dannasep.engine.models.cpu_inference import resolve_precision
 from dannasep.engine.renderahead.engine import RenderAheadEngine
 from dannasep.engine.renderahead.settings import RenderAheadSettings
-from dannasep.engine.streaming.engine import LiveConfig
+from dannasep.engine.streaming.config import LiveConfig
 
 STATUS_EVERY = 0.5
 

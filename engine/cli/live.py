@@ -23,7 +23,7 @@ from dannasep.engine.midi.inputs import open_midi_input
 from dannasep.engine.midi.mapping import load_midi_map
 from dannasep.engine.osc.bridge import OscBridge, OscConfig
 from dannasep.engine.renderahead.cli import add_render_ahead_options, make_engine, render_ahead_summary, status_line
-from dannasep.engine.streaming.engine import BACKENDS, LiveConfig
+from dannasep.engine.streaming.config import BACKENDS, LiveConfig
 
 
 def register(subparsers) -> None:

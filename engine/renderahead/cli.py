@@ -6,7 +6,8 @@ import statistics
 
 from dannasep.engine.renderahead.engine import MODE_RENDER, MODE_STREAM, RenderAheadEngine
 from dannasep.engine.renderahead.settings import RenderAheadSettings
-from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
+from dannasep.engine.streaming.config import EngineStatus, LiveConfig
+from dannasep.engine.streaming.engine import LiveEngine
 
 MODES = {"render": MODE_RENDER, "stream": MODE_STREAM}
 

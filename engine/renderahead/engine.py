@@ -27,7 +27,8 @@ from dannasep.engine.renderahead.playback import fusion_matrix
 from dannasep.engine.renderahead.renderer import RenderSpec, run_renderer
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.streaming.audio_callback import AudioCallback, BlockControl, CallbackSetup, ControlSlot
-from dannasep.engine.streaming.engine import EngineStatus, LiveConfig, LiveEngine
+from dannasep.engine.streaming.config import EngineStatus, LiveConfig
+from dannasep.engine.streaming.engine import LiveEngine
 
 MODE_RENDER, MODE_STREAM = "render-ahead", "stream"
 

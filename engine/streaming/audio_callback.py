@@ -235,3 +235,21 @@ class AudioCallback:
         self._prioritised = True
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+
+
+class LevelReader:
+    """Meters for one consumer: each call returns the linear peaks of the five strips and the mix
+    since that consumer's previous call, (6,)."""
+
+    def __init__(self, callback: AudioCallback):
+        self._callback = callback
+        self._seen = callback.level_count
+
+    def __call__(self) -> np.ndarray:
+        ring, count = self._callback.levels, self._callback.level_count
+        fresh = min(count - self._seen, len(ring))
+        self._seen = count
+        if fresh <= 0:
+            return np.zeros(ring.shape[1])
+        rows = [(count - 1 - k) % len(ring) for k in range(fresh)]
+        return ring[rows].max(axis=0)

@@ -18,26 +18,31 @@ a port per stem channel, latency reported to the graph) when a JACK server runs,
 import gc
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
 
 from dannasep.engine.audio.devices import AudioDeviceError, DeviceInfo, choose_device, release, rescan
-from dannasep.engine.audio.jack_ports import JackOptions
 from dannasep.engine.audio.reader import AudioInput
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import STRIPS, EngineState, StripState, TransportState
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.fusion.presets import load_preset
-from dannasep.engine.streaming.audio_callback import AudioCallback, BlockControl, CallbackSetup, ControlSlot
+from dannasep.engine.streaming.audio_callback import (
+    AudioCallback,
+    BlockControl,
+    CallbackSetup,
+    ControlSlot,
+    LevelReader,
+)
+from dannasep.engine.streaming.config import BACKENDS, EngineStatus, LiveConfig
 from dannasep.engine.streaming.lanes import InferenceLane, split_models
 from dannasep.engine.streaming.mixer import N_STRIPS
 from dannasep.engine.streaming.recorder import Recorder
 from dannasep.engine.streaming.rings import SharedRing
-from dannasep.engine.streaming.timing import LiveTiming
 from dannasep.engine.streaming.worker import (
     CTRL_DROPPED,
     CTRL_WEIGHTS,
@@ -50,90 +55,6 @@ from dannasep.engine.streaming.worker import (
     dropped_models,
     write_weights,
 )
-
-BACKENDS = ("auto", "jack", "portaudio")
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """What the live engine plays and how. `source` is a file; None means the input device."""
-
-    source: Path | None = None
-    input_device: str | int | None = None
-    output_device: str | int | None = None
-    multichannel: bool = False
-    blocksize: int = 512
-    preset: str | Path = "paper"
-    weights_dir: Path | None = None
-    size: str | None = None
-    precision: str = "auto"
-    wiener_iterations: int = 1
-    timing: LiveTiming = field(default_factory=LiveTiming)
-    """Hop, cross-fade, safety, look-ahead and context, in samples. Less look-ahead lowers latency
-    and quality; less context makes every hop cheaper (short hops need it) at some cost in quality."""
-    forgetting_seconds: float = 2.0
-    wiener_lookahead_frames: int = 4
-    threads: int = 2
-    processes: int = 1
-    """Inference processes the models are split between (see streaming.lanes); each gets
-    threads / processes threads. Two on a 2-core machine run the U-Net beside X-UMX + Demucs."""
-    worker_nice: int = 0
-    """Scheduling niceness of the inference process. Lowering its priority helps the audio only
-    while nothing else is busy; a busy program then takes the CPU the models need."""
-    idle_priority: bool = False
-    """Run inference only when the CPU is otherwise idle (Linux SCHED_IDLE). Keeps audio safest on
-    a quiet machine, but any busy program then starves the models; off by default."""
-    record_dir: Path | None = None
-    loop: bool = False
-    startup_timeout: float = 120.0
-    backend: str = "auto"
-    """"jack": dannasep's own JACK client; "portaudio": sounddevice; "auto": JACK when a server answers
-    and no PortAudio device is named."""
-    jack: JackOptions = field(default_factory=JackOptions)
-
-
-@dataclass
-class EngineStatus:
-    position: float
-    duration: float | None
-    playing: bool
-    finished: bool
-    latency_samples: int
-    worker_rtf: float
-    worker_rtf_max: float
-    hops: int
-    underruns: int
-    device_underflows: int
-    worker_overruns: int
-    cpu_load: float
-    xrun_seconds: list[float]
-    """Stream positions of the first under-runs and device underflows, for diagnosis."""
-    worker_pids: tuple[int, ...] = ()
-    """The inference processes (one per lane)."""
-    backend: str = "portaudio"
-    waiting_connections: tuple[str, ...] = ()
-    """JACK connections whose other port went away, restored when it comes back ("ours -> theirs")."""
-    models: dict[str, str] = field(default_factory=dict)
-    dropped: tuple[str, ...] = ()
-    """Models the inference process stopped running because it kept falling behind."""
-
-
-class LevelReader:
-    """Meters for one consumer: each call returns the linear peaks of the five strips and the mix
-    since that consumer's previous call, (6,)."""
-
-    def __init__(self, callback: AudioCallback):
-        self._callback = callback
-        self._seen = callback.level_count
-
-    def __call__(self) -> np.ndarray:
-        ring, count = self._callback.levels, self._callback.level_count
-        fresh = min(count - self._seen, len(ring))
-        self._seen = count
-        if fresh <= 0:
-            return np.zeros(ring.shape[1])
-        rows = [(count - 1 - k) % len(ring) for k in range(fresh)]
-        return ring[rows].max(axis=0)
 
 
 class LiveEngine:

@@ -16,7 +16,8 @@ from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.commands import SetGain, SetWeight
 from dannasep.engine.control.plane import ControlPlane
 from dannasep.engine.control.state import STRIPS, EngineState, StripState
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.config import LiveConfig
+from dannasep.engine.streaming.engine import LiveEngine
 from dannasep.engine.streaming.timing import LiveTiming
 from dannasep.engine.streaming.worker import (
     CTRL_VERSION,

@@ -14,7 +14,8 @@ from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.state import EngineState
 from dannasep.engine.streaming.audio_callback import AudioCallback, BlockControl, CallbackSetup, ControlSlot
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.config import LiveConfig
+from dannasep.engine.streaming.engine import LiveEngine
 from dannasep.engine.streaming.jack_stream import JackStream, open_client
 from dannasep.engine.streaming.rings import SharedRing
 

@@ -22,7 +22,8 @@ from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.bench.live import LiveBenchConfig, format_live_table, run_case
 from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetGain, SetMute
-from dannasep.engine.streaming.engine import LiveConfig, LiveEngine
+from dannasep.engine.streaming.config import LiveConfig
+from dannasep.engine.streaming.engine import LiveEngine
 from dannasep.engine.streaming.timing import LiveOptions, LiveTiming
 
 pytestmark = pytest.mark.slow  # every test here plays through JACK with real inference processes

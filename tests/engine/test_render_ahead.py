@@ -21,7 +21,7 @@ from dannasep.engine.control.commands import Pause, Play, Seek, SetWeight
 from dannasep.engine.renderahead.engine import MODE_STREAM, RenderAheadEngine
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.separation.separator import Separator, SeparatorConfig
-from dannasep.engine.streaming.engine import LiveConfig
+from dannasep.engine.streaming.config import LiveConfig
 from dannasep.engine.streaming.timing import LiveTiming
 
 THREADS = 1
