@@ -9,8 +9,6 @@ from pathlib import Path
 from PyQt6.QtCore import QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -21,7 +19,6 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from dannasep.engine.audio.devices import AudioDeviceError, list_devices
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.control.commands import (
     Pause,
@@ -42,6 +39,7 @@ from dannasep.gui.fusion_panel import FusionPanel
 from dannasep.gui.input_menu import InputMenu, live_status
 from dannasep.gui.midi_learn import MidiLearn
 from dannasep.gui.midi_link import MidiSettings
+from dannasep.gui.output_chooser import OutputChooser
 from dannasep.gui.session import Session, SessionSettings
 from dannasep.gui.status_text import clock, describe_weights, status_line
 from dannasep.gui.widgets.export_dialog import ExportDialog
@@ -115,21 +113,12 @@ class MainWindow(QMainWindow):
         self.ab_button.toggled.connect(self._ab_toggled)
         self.time_label = QLabel("0:00.0 / 0:00.0")
         self.time_label.setMinimumWidth(120)
-        self.device_combo = QComboBox()
-        self.device_combo.setObjectName("device")
-        self.device_combo.setToolTip("output device (the file restarts on it)")
-        self.multichannel_box = QCheckBox("multichannel")
-        self.multichannel_box.setObjectName("multichannel")
-        self.multichannel_box.setToolTip("each stem and the dry mix on their own channel pair, for a DAW")
-        self.multichannel_box.setChecked(self.session.settings.multichannel)
-        self.multichannel_box.toggled.connect(self._output_changed)
+        self.output = OutputChooser(self.session, self.settings)
         top = QHBoxLayout()
         for widget in (self.play_button, self.ab_button, self.time_label):
             top.addWidget(widget)
         top.addStretch(1)
-        top.addWidget(QLabel("Output"))
-        top.addWidget(self.device_combo)
-        top.addWidget(self.multichannel_box)
+        top.addWidget(self.output)
         self.waveform = WaveformView()
         self.waveform.seek_requested.connect(lambda t: self.session.apply([Seek(t)]))
         self.waveform.loop_requested.connect(self._loop_requested)
@@ -164,23 +153,6 @@ class MainWindow(QMainWindow):
         self.weights_label.setObjectName("weights")
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.weights_label)
-        self._fill_devices()
-
-    def _fill_devices(self) -> None:
-        self.device_combo.blockSignals(True)
-        self.device_combo.clear()
-        self.device_combo.addItem("default (JACK if running)", None)
-        try:
-            for device in list_devices():
-                if device.outputs >= 2:
-                    self.device_combo.addItem(f"{device.name} [{device.host_api}]", device.name)
-        except AudioDeviceError:
-            pass
-        wanted = self.session.settings.output_device
-        index = self.device_combo.findData(wanted) if wanted else 0
-        self.device_combo.setCurrentIndex(max(0, index))
-        self.device_combo.blockSignals(False)
-        self.device_combo.currentIndexChanged.connect(self._output_changed)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -252,20 +224,6 @@ class MainWindow(QMainWindow):
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
             self.open_file(Path(urls[0].toLocalFile()))
-
-    def _output_changed(self, *_args) -> None:
-        self.session.settings.output_device = self.device_combo.currentData()
-        self.session.settings.multichannel = self.multichannel_box.isChecked()
-        self.settings.setValue("output_device", self.session.settings.output_device or "")
-        self.settings.setValue("multichannel", self.session.settings.multichannel)
-        self._reload()
-
-    def _reload(self) -> None:
-        """Restart what plays (a file or the live input) with the new settings."""
-        if self.session.live_input is not None:
-            self.session.load_input(self.session.live_input)
-        elif self.session.source is not None:
-            self.session.load(self.session.source)
 
     def _stream_files(self) -> None:
         """Play files through the streaming engine (checked) or render-ahead; restarts the file."""

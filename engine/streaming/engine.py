@@ -39,18 +39,13 @@ from dannasep.engine.streaming.audio_callback import (
     LevelReader,
 )
 from dannasep.engine.streaming.config import BACKENDS, EngineStatus, LiveConfig
-from dannasep.engine.streaming.lanes import InferenceLane, split_models
+from dannasep.engine.streaming.lanes import InferenceLane, LaneTotals, split_models
 from dannasep.engine.streaming.mixer import N_STRIPS
 from dannasep.engine.streaming.recorder import Recorder
 from dannasep.engine.streaming.rings import SharedRing
 from dannasep.engine.streaming.worker import (
     CTRL_DROPPED,
     CTRL_WEIGHTS,
-    STAT_COMPUTE_MAX,
-    STAT_COMPUTE_TOTAL,
-    STAT_HOPS,
-    STAT_OVERRUNS,
-    STAT_SIZE,
     WorkerSpec,
     dropped_models,
     write_weights,
@@ -341,12 +336,8 @@ class LiveEngine:
         return self.callback.durations() if self.callback is not None else np.zeros(0)
 
     def status(self) -> EngineStatus:
-        lanes = [lane.stats for lane in self._lanes] or [np.zeros(STAT_SIZE)]
-        hops = min(int(stats[STAT_HOPS]) for stats in lanes)
+        totals = LaneTotals.of(self._lanes)
         hop_seconds = self.config.timing.hop / SAMPLE_RATE
-        # lanes run side by side: the slowest one is the engine's real-time factor
-        mean = max(stats[STAT_COMPUTE_TOTAL] / stats[STAT_HOPS] if stats[STAT_HOPS] else 0.0 for stats in lanes)
-        worst = max(float(stats[STAT_COMPUTE_MAX]) for stats in lanes)
         dropped_mask = self._ctrl[CTRL_DROPPED] if self._ctrl is not None else 0.0
         callback = self.callback
         player = callback.player if callback is not None else None
@@ -357,12 +348,12 @@ class LiveEngine:
             playing=self.control.state.transport.playing and not self.finished,
             finished=self.finished,
             latency_samples=self.latency_samples,
-            worker_rtf=mean / hop_seconds,
-            worker_rtf_max=worst / hop_seconds if hops else 0.0,
-            hops=hops,
+            worker_rtf=totals.mean_compute / hop_seconds,
+            worker_rtf_max=totals.worst_compute / hop_seconds if totals.hops else 0.0,
+            hops=totals.hops,
             underruns=callback.underruns if callback is not None else 0,
             device_underflows=callback.device_underflows if callback is not None else 0,
-            worker_overruns=sum(int(stats[STAT_OVERRUNS]) for stats in lanes),
+            worker_overruns=totals.overruns,
             dropped=dropped_models(self.models, dropped_mask),
             cpu_load=float(self._stream.cpu_load) if self._stream is not None else 0.0,
             xrun_seconds=callback.xrun_seconds() if callback is not None else [],

@@ -9,7 +9,7 @@ hands its small operations between threads (README, "Measurements behind the cod
 """
 
 import multiprocessing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -18,7 +18,16 @@ from dannasep.engine.constants import SOURCES
 from dannasep.engine.errors import DannaSepError
 from dannasep.engine.lifeline import Lifeline
 from dannasep.engine.streaming.rings import SharedRing
-from dannasep.engine.streaming.worker import CTRL_STOP, STAT_SIZE, WorkerSpec, run_worker
+from dannasep.engine.streaming.worker import (
+    CTRL_STOP,
+    STAT_COMPUTE_MAX,
+    STAT_COMPUTE_TOTAL,
+    STAT_HOPS,
+    STAT_OVERRUNS,
+    STAT_SIZE,
+    WorkerSpec,
+    run_worker,
+)
 
 RELATIVE_COST = {"unet": 3.0, "xumx": 1.5, "demucs": 1.0, "demucs_v2": 1.0}
 """Compute per live window of the shipped live models, relative to Demucs (README, "Measurements
@@ -92,3 +101,23 @@ class InferenceLane:
         self.stats = None  # drop the view before closing the mapping
         self._stats_shm.close()
         self._stats_shm.unlink()
+
+
+@dataclass(frozen=True)
+class LaneTotals:
+    """What the lanes did together: they run side by side, so the slowest one sets the pace."""
+
+    hops: int  # hops every lane has finished
+    mean_compute: float  # seconds per hop, the slowest lane's mean
+    worst_compute: float  # seconds, the longest hop of any lane
+    overruns: int  # hops that finished after their deadline, all lanes
+
+    @staticmethod
+    def of(lanes: "list[InferenceLane]") -> "LaneTotals":
+        stats = [lane.stats for lane in lanes] or [np.zeros(STAT_SIZE)]
+        return LaneTotals(
+            hops=min(int(s[STAT_HOPS]) for s in stats),
+            mean_compute=max(s[STAT_COMPUTE_TOTAL] / s[STAT_HOPS] if s[STAT_HOPS] else 0.0 for s in stats),
+            worst_compute=max(float(s[STAT_COMPUTE_MAX]) for s in stats),
+            overruns=sum(int(s[STAT_OVERRUNS]) for s in stats),
+        )

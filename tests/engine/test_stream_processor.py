@@ -306,3 +306,23 @@ def test_models_are_split_between_lanes_by_cost():
     assert split_models(("demucs",), 2) == (("demucs",),)
     with pytest.raises(ValueError, match="at least 1"):
         split_models(("demucs",), 0)
+
+
+def test_lane_totals_take_the_slowest_lane_and_count_every_overrun():
+    from dannasep.engine.streaming.lanes import LaneTotals
+    from dannasep.engine.streaming.worker import (
+        STAT_COMPUTE_MAX,
+        STAT_COMPUTE_TOTAL,
+        STAT_HOPS,
+        STAT_OVERRUNS,
+        STAT_SIZE,
+    )
+
+    def lane(hops: int, total: float, worst: float, overruns: int) -> SimpleNamespace:
+        stats = np.zeros(STAT_SIZE)
+        stats[[STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_OVERRUNS]] = hops, total, worst, overruns
+        return SimpleNamespace(stats=stats)
+
+    totals = LaneTotals.of([lane(10, 2.0, 0.5, 1), lane(9, 4.5, 0.6, 2)])
+    assert totals == LaneTotals(hops=9, mean_compute=0.5, worst_compute=0.6, overruns=3)
+    assert LaneTotals.of([]) == LaneTotals(hops=0, mean_compute=0.0, worst_compute=0.0, overruns=0)

@@ -200,6 +200,16 @@ def test_recent_files_and_settings_are_remembered(window, tmp_path):
     assert [a.text() for a in window.recent_menu.actions()][:2] == [str(tmp_path / "b.wav"), str(tmp_path / "a.wav")]
 
 
+def test_choosing_multichannel_output_restarts_the_file_on_one_pair_per_strip(playing, qtbot):
+    first = playing.session.engine
+    assert not first.config.multichannel
+    playing.output.multichannel_box.setChecked(True)
+    qtbot.waitUntil(lambda: playing.session.engine not in (None, first), timeout=READY_MS)
+    assert playing.session.engine.config.multichannel
+    again = QSettings(playing.settings.fileName(), QSettings.Format.IniFormat)
+    assert again.value("multichannel", False, type=bool)
+
+
 def test_user_presets_save_and_load(qtbot, tmp_path):
     window = _open_window(qtbot, tmp_path, "paper")  # all three models; nothing loaded, nothing runs
     window.session.apply([SetWeight("vocals", "unet", 0.9)])
