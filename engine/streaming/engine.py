@@ -383,8 +383,10 @@ class LiveEngine:
             raise DannaSepError("the inference process stopped unexpectedly")
         last_called = self.callback.last_called if self.callback is not None else time.monotonic()
         silent_for = time.monotonic() - last_called
+        # JACK reports a vanished server (or being dropped by it) through its shutdown callback, so
+        # a JACK client kept waiting by a busy machine is not lost; PortAudio only falls silent, and
         # a busy machine can hold a callback back for seconds: only longer means the device is gone
-        stalled = silent_for > max(5.0, 20 * self.config.blocksize / SAMPLE_RATE)
+        stalled = self.backend != "jack" and silent_for > max(5.0, 20 * self.config.blocksize / SAMPLE_RATE)
         if self._stream is not None and (not self._stream.active or stalled) and not self.finished:
             self._device_lost = True
             reason = getattr(self._stream, "shut_down", "")  # what JACK said, with our own client

@@ -156,6 +156,7 @@ class JackStream:
     def abandon(self) -> None:
         """Leave the client to the OS: closing it once its server died can hang."""
         self._events.put(None)
+        self._ready = False  # JACK's thread may still call: it must not touch the client from now on
         self.client._ptr = jack._ffi.NULL
 
     @property

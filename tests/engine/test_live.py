@@ -405,4 +405,5 @@ def test_a_device_that_disappears_mid_stream_gives_a_clear_error_and_keeps_the_r
         server.kill()
         _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "stopped (JACK server gone" in err
+    assert "JACK server has been closed" in err  # JACK said so: silence alone never ends a JACK client
     assert sf.info(str(tmp_path / "rec" / "dry.wav")).frames > SAMPLE_RATE
