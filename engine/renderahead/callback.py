@@ -41,6 +41,8 @@ class RenderAheadCallback(AudioCallback):
         self.seeks = 0
         self._waiting_seek = -1
         self.quick_frames_played = 0
+        self.weights_taken_at = 0
+        """Stream position of the block that first fused with the newest weights."""
         self.publish_transport()
 
     def block(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
@@ -73,7 +75,9 @@ class RenderAheadCallback(AudioCallback):
         if not transport.playing or self.finished or self.stopped:
             outdata.fill(0.0)
             return
-        source.weights = self.weights.latest()
+        weights = self.weights.latest()
+        if weights is not source.weights:
+            source.weights, self.weights_taken_at = weights, self.position
         out = self._output_block[:frames]
         if not source.play_block(out):
             outdata.fill(0.0)

@@ -106,6 +106,8 @@ class AudioCallback:
         self.device_underflows = 0
         self.position = 0
         """Stream samples fed so far."""
+        self.control_taken_at = 0
+        """Stream position of the block that took the newest control (mixer targets)."""
         self.finished = False
         self.stopped = False
         """Set by the engine as it stops: from then on the callback plays silence and touches nothing."""
@@ -147,7 +149,7 @@ class AudioCallback:
     def _take_control(self) -> None:
         control = self.slot.latest()
         if control is not self.control:
-            self.control = control
+            self.control, self.control_taken_at = control, self.position
             self.mixer.set_targets(control.strip_gains, control.split, control.original)
 
     def _fill(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:

@@ -309,8 +309,13 @@ def test_mute_and_gain_are_heard_within_one_block_plus_the_ramp(jack, tmp_path, 
     engine.start()
     try:
         time.sleep(engine.latency_samples / SAMPLE_RATE + 1.5)
+        taken = engine.callback.control_taken_at
         engine.control.apply([SetMute("vocals", True), SetGain("bass", -6.0)])
-        applied_at = engine.callback.position
+        # from the block that took it: a loaded machine may deliver a change some blocks later
+        deadline = time.monotonic() + 30.0
+        while engine.callback.control_taken_at == taken and time.monotonic() < deadline:
+            time.sleep(0.01)
+        applied_at = engine.callback.control_taken_at
         time.sleep(1.0)
     finally:
         engine.stop()

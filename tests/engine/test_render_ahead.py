@@ -100,8 +100,11 @@ def test_render_ahead_plays_the_offline_separation_and_a_weight_change_from_the_
         _wait_for(lambda: engine._cache.covered_until(0, final=True) >= len(song), 240.0, engine)
         engine.control.apply([Play()])
         _wait_for(lambda: _played(engine) > 8 * SAMPLE_RATE, 60.0, engine)
+        taken = engine.render_callback.weights_taken_at
         engine.control.apply([SetWeight("vocals", "demucs", 0.0), SetWeight("drums", "xumx", 2.0)])
-        applied_at = _played(engine)
+        # where the callback took them: a loaded machine may deliver a change some blocks later
+        _wait_for(lambda: engine.render_callback.weights_taken_at != taken, 30.0, engine)
+        applied_at = engine.render_callback.weights_taken_at
         assert engine.wait(60.0)
         status = engine.status()
     finally:
