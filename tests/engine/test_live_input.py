@@ -51,7 +51,7 @@ def test_live_input_from_a_jack_client_comes_out_separated_and_exactly_latency_l
                 time.sleep(0.1)
             for out, target in zip(player.ports, sorted(ours)[:2], strict=True):
                 player.client.connect(out, target)
-            player.go = True
+            player.start()
             while player.position < len(song) + SAMPLE_RATE:  # the song played into the input
                 assert live.poll() is None and time.monotonic() < deadline, "dannasep live ended early"
                 time.sleep(0.1)
