@@ -268,10 +268,10 @@ class MainWindow(QMainWindow):
         self.session.settings.weights = name
         self.session.settings.size = None if name == "shipped" else "paper"
         self.settings.setValue("weights", name)
-        if self.session.live_input is not None:
-            self.session.load_input(self.session.live_input)
-        elif self.session.source is not None:
-            self.open_file(self.session.source)
+        if self.session.source is not None:
+            self.open_file(self.session.source)  # the window's own bookkeeping of an opened file too
+        else:
+            self.session.reload()
 
     # -- export ----------------------------------------------------------------------------------
     def export_dialog(self, modal: bool = True) -> ExportDialog | None:

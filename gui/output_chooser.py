@@ -48,7 +48,4 @@ class OutputChooser(QWidget):
         self.session.settings.multichannel = self.multichannel_box.isChecked()
         self.settings.setValue("output_device", self.session.settings.output_device or "")
         self.settings.setValue("multichannel", self.session.settings.multichannel)
-        if self.session.live_input is not None:
-            self.session.load_input(self.session.live_input)
-        elif self.session.source is not None:
-            self.session.load(self.session.source)
+        self.session.reload()

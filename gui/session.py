@@ -125,6 +125,13 @@ class Session:
         None or "default": JACK when a server runs, else PortAudio's default input."""
         self.load(None, None if device in (None, "default") else device)
 
+    def reload(self) -> None:
+        """Restart what plays (the live input or the file) with the current settings; returns at once."""
+        if self.live_input is not None:
+            self.load_input(self.live_input)
+        elif self.source is not None:
+            self.load(self.source)
+
     def _supersede_loads(self) -> int:
         """Make every earlier load() stale: an engine it already delivered is stopped here, one still
         loading is stopped by its loader when it is ready. Returns the new generation."""
