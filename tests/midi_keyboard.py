@@ -1,6 +1,7 @@
 """A JACK client that plays MIDI messages into a port, as a controller would (tests only)."""
 
 import threading
+import time
 
 import jack
 
@@ -25,11 +26,22 @@ class Keyboard:
         self.port = self.client.midi_outports.register("out")
         self._outbox: list[bytes] = []
         self._lock = threading.Lock()
+        self.cycles = 0
         self.client.set_process_callback(self._process)
         self.client.activate()
         self.client.connect(self.port, target)
+        self._wait_cycles(2)
+
+    def _wait_cycles(self, cycles: int, timeout: float = 60.0) -> None:
+        """A connection takes effect at a cycle start, one or more cycles later on a busy machine;
+        a message sent before then would be lost (seen in a loaded suite run)."""
+        first, deadline = self.cycles, time.monotonic() + timeout
+        while self.cycles <= first + cycles:
+            assert time.monotonic() < deadline, "JACK runs no cycles"
+            time.sleep(0.005)
 
     def _process(self, _frames: int) -> None:
+        self.cycles += 1
         self.port.clear_buffer()
         with self._lock:
             messages, self._outbox = self._outbox, []
