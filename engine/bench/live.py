@@ -41,6 +41,8 @@ class LiveBenchConfig:
     """A file to play; None plays generated noise (compute does not depend on the content)."""
     weights_dir: Path | None = None
     precision: str = "auto"
+    runtimes: tuple[str, ...] = ("auto",)
+    """What computes the networks (engine.streaming.runtimes); one case each."""
     threads: int = 2
 
 
@@ -48,6 +50,7 @@ class LiveBenchConfig:
 class LiveBenchRow:
     preset: str
     blocksize: int
+    runtime: str
     hop_ms: float
     safety_ms: float
     processes: int
@@ -90,7 +93,7 @@ def write_noise(path: Path, seconds: float) -> Path:
     return path
 
 
-def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path) -> LiveBenchRow:
+def run_case(config: LiveBenchConfig, preset: str, blocksize: int, runtime: str, source: Path) -> LiveBenchRow:
     timing, processes = config.options.resolve(preset)
     live = LiveConfig(
         source=source,
@@ -98,6 +101,7 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
         preset=preset,
         weights_dir=config.weights_dir,
         precision=config.precision,
+        runtime=runtime,
         threads=config.threads,
         processes=processes,
         timing=timing,
@@ -115,12 +119,13 @@ def run_case(config: LiveBenchConfig, preset: str, blocksize: int, source: Path)
             status = engine.status()
             cpu = sum(process_cpu_seconds(pid) for pid in (os.getpid(), *workers)) - cpu_before
             ram = (peak_rss_mb(os.getpid()), sum(peak_rss_mb(pid) for pid in workers))
-            callbacks = 1000 * engine.callback_durations()
+            callbacks = 1000 * engine.callback.durations()
         finally:
             engine.stop()
     return LiveBenchRow(
         preset=preset,
         blocksize=blocksize,
+        runtime=engine.runtime,
         hop_ms=1000 * timing.hop / SAMPLE_RATE,
         safety_ms=1000 * timing.safety / SAMPLE_RATE,
         processes=processes,
@@ -147,16 +152,16 @@ def format_live_table(rows: list[LiveBenchRow], config: LiveBenchConfig, machine
     lines = [
         f"Live engine through JACK (dummy driver, period = block), {rows[0].seconds:.0f} s per case; timing from "
         f"each preset's [live] table and the defaults, options given: {given}; {config.threads} inference threads, "
-        f"{resolve_precision(config.precision)}. Machine: {machine}.",
+        f"{resolve_precision(config.precision)} under torch. Machine: {machine}.",
         "",
-        "| preset | block | hop / safety | processes | latency | worker RTF mean / max | callback median / p99 / max | "
-        "under-runs engine / JACK | dropped | CPU | peak RAM audio / inference |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| preset | block | runtime | hop / safety | processes | latency | worker RTF mean / max "
+        "| callback median / p99 / max | under-runs engine / JACK | dropped | CPU | peak RAM audio / inference |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         med, p99, worst = r.callback_ms
         lines.append(
-            f"| {r.preset} | {r.blocksize} | {r.hop_ms:.0f} / {r.safety_ms:.0f} ms | {r.processes} "
+            f"| {r.preset} | {r.blocksize} | {r.runtime} | {r.hop_ms:.0f} / {r.safety_ms:.0f} ms | {r.processes} "
             f"| {r.latency_ms:.0f} ms | {r.worker_rtf:.2f} / {r.worker_rtf_max:.2f} "
             f"| {med:.3f} / {p99:.3f} / {worst:.3f} ms | {r.underruns} / {r.device_underflows} "
             f"| {', '.join(r.dropped) or '-'} "
@@ -173,13 +178,16 @@ def run_live_bench(config: LiveBenchConfig, render=None, log=print) -> str:
 
     tables = []
     with tempfile.TemporaryDirectory(prefix="dannasep-bench-live-") as tmp:
-        cases = [(p, b) for p in config.presets for b in config.blocksizes]
+        cases = [(p, b, r) for p in config.presets for b in config.blocksizes for r in config.runtimes]
         if cases:
             rows = []
             source = config.source or write_noise(Path(tmp) / "noise.wav", min(config.seconds, 60.0) + 5.0)
-            for i, (preset, blocksize) in enumerate(cases, 1):
-                log(f"[{i}/{len(cases)}] streaming, preset {preset}, block {blocksize}: playing {config.seconds:.0f} s")
-                rows.append(run_case(config, preset, blocksize, source))
+            for i, (preset, blocksize, runtime) in enumerate(cases, 1):
+                log(
+                    f"[{i}/{len(cases)}] streaming, preset {preset}, block {blocksize}, runtime {runtime}: "
+                    f"playing {config.seconds:.0f} s"
+                )
+                rows.append(run_case(config, preset, blocksize, runtime, source))
             tables.append(format_live_table(rows, config, machine_description()))
         if render is not None:
             rows = []

@@ -5,7 +5,13 @@ from pathlib import Path
 
 from dannasep.engine.bench.peers_worker import CASES
 from dannasep.engine.bench.seeded_models import SIZES
-from dannasep.engine.cli.common import add_live_timing_options, add_precision_option, live_options, set_threads
+from dannasep.engine.cli.common import (
+    add_live_timing_options,
+    add_precision_option,
+    add_runtime_option,
+    live_options,
+    set_threads,
+)
 from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.weights.resolve import choose_weights
@@ -60,6 +66,7 @@ def register(subparsers) -> None:
     )
     live.add_argument("--threads", type=int, default=2, help="inference threads, shared by the processes")
     add_precision_option(live)
+    add_runtime_option(live, several=True)
     live.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     add_render_options(live)
     live.set_defaults(handler=run_live)
@@ -221,6 +228,7 @@ def run_live(args) -> int:
         source=args.file,
         weights_dir=weights.folder,
         precision=args.precision,
+        runtimes=tuple(args.runtimes),
         threads=args.threads,
     )
     table = run_live_bench(config, render)

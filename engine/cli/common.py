@@ -9,6 +9,7 @@ from tqdm import tqdm
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.fusion.presets import list_presets, load_preset
 from dannasep.engine.models.cpu_inference import PRECISIONS, native_bf16
+from dannasep.engine.streaming.runtimes import RUNTIMES
 from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
 
@@ -30,6 +31,22 @@ def add_precision_option(parser: argparse.ArgumentParser | argparse._ArgumentGro
         f"(AVX512-BF16 or AMX; this one: {'yes' if native_bf16() else 'no'}) at about 45 dB from fp32; "
         "auto = bf16 where native, else fp32 (default: %(default)s)",
     )
+
+
+def add_runtime_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, several: bool = False) -> None:
+    """--runtime (or --runtimes, a list, for the bench): what computes the live networks."""
+    help_text = (
+        "what computes the streaming engine's networks (live input, --mode stream): onnxruntime runs each "
+        "at its fixed window shape, faster than torch on a CPU (README, Benchmarks), in float32 whatever "
+        "--precision says; the first start exports each network once into the cache folder (DANNASEP_CACHE, "
+        "else the user's cache); auto = DANNASEP_RUNTIME if set, else onnxruntime where installed"
+    )
+    if several:
+        parser.add_argument(
+            "--runtimes", nargs="+", choices=RUNTIMES, default=["auto"], help=help_text + ", one case each"
+        )
+    else:
+        parser.add_argument("--runtime", choices=RUNTIMES, default="auto", help=help_text + " (default: %(default)s)")
 
 
 def add_live_timing_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

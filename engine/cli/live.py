@@ -11,6 +11,7 @@ from dannasep.engine.audio.jack_ports import JackOptions
 from dannasep.engine.cli.common import (
     add_live_timing_options,
     add_precision_option,
+    add_runtime_option,
     add_weights_options,
     live_options,
     set_threads,
@@ -150,6 +151,7 @@ def register(subparsers) -> None:
         help="causal Wiener filter for X-UMX and U-Net (1) or plain masking (0)",
     )
     add_precision_option(tuning)
+    add_runtime_option(tuning)
     tuning.add_argument("--threads", type=int, default=2, help="inference threads, shared by the processes")
     parser.set_defaults(handler=run)
 
@@ -177,6 +179,7 @@ def run(args) -> int:
         weights_dir=weights.folder,
         size=weights.size,
         precision=args.precision,
+        runtime=args.runtime,
         wiener_iterations=args.wiener_iterations,
         threads=args.threads,
         processes=processes,

@@ -30,6 +30,9 @@ class StemEstimator:
 
     def __init__(self, model: SeparationNet, wiener_iterations: int = 1, precision: str = "fp32"):
         self.model = model
+        self.network: Callable[..., torch.Tensor] = model
+        """What computes the network's forward: the model itself, or a runtime standing in for it
+        (engine.models.onnx_runner)."""
         self.wiener_iterations = wiener_iterations
         self.input_dtype = cast_to_precision(model, precision)
         self.precision = "bf16" if self.input_dtype == torch.bfloat16 else "fp32"
@@ -65,7 +68,7 @@ class StemEstimator:
         if self.model.input_domain == "magnitude":
             spec = stft(mix)
             magnitude = spec.abs()
-            masks = self.model(magnitude.to(self.input_dtype))
+            masks = self.network(magnitude.to(self.input_dtype))
             sources = masks.float() * magnitude.unsqueeze(1)
             filtered = spectral_filter(sources, spec)
             if frames is None:
@@ -73,7 +76,7 @@ class StemEstimator:
             kept = filtered[..., frames]
             return istft(kept, length=(kept.shape[-1] - 1) * HOP_LENGTH)
         extra = {"statistics": statistics} if statistics is not None and self.model.normalises_input else {}
-        out = self.model(mix.to(self.input_dtype), **extra).float()
+        out = self.network(mix.to(self.input_dtype), **extra).float()
         if out.shape[-1] < length:
             out = torch.nn.functional.pad(out, (0, length - out.shape[-1]))
         return out[..., :length].contiguous()

@@ -106,6 +106,8 @@ class AudioCallback:
         self.device_underflows = 0
         self.position = 0
         """Stream samples fed so far."""
+        self.prerolled = 0
+        """File samples fed before the device started (`preroll`), counted in `position`."""
         self.control_taken_at = 0
         """Stream position of the block that took the newest control (mixer targets)."""
         self.finished = False
@@ -165,6 +167,25 @@ class AudioCallback:
         self._play(out, outdata)
         if self._finished_at is not None and self.position >= self._finished_at + self.setup.latency:
             self.finished = True
+
+    def preroll(self, samples: int) -> int:
+        """Before the device starts: feed the file's first `samples` into the input ring, so that the
+        first hops are computed before the clock runs (they would be due while everything else is
+        starting too). Those samples count as fed, so input to output stays `latency` and the
+        first sound comes that much sooner; a recording starts with that much silence, so the song
+        still begins `latency` samples into it. Returns the samples fed: none for device input or a
+        paused transport."""
+        transport = self.control.state.transport
+        if self.player is None or self.setup.in_ring is None or not transport.playing:
+            return 0
+        while self.prerolled < samples:
+            n = min(MAX_BLOCK, samples - self.prerolled)
+            self.setup.in_ring.write(self._input(None, n, transport))
+            if self.setup.recorder is not None:  # a recording's frame i is stream position i
+                self.setup.recorder.push(np.zeros_like(self.mixer.post[:n]))
+            self.prerolled += n
+            self.position += n
+        return self.prerolled
 
     def _begin_block(self, underflow: bool) -> float:
         """What every block starts with: the time, the thread's priority, the device's underflow

@@ -23,6 +23,9 @@ class LiveConfig:
     weights_dir: Path | None = None
     size: str | None = None
     precision: str = "auto"
+    runtime: str = "auto"
+    """What computes the networks: "torch", "onnxruntime" (float32 whatever the precision), or "auto":
+    ONNX Runtime where installed (engine.models.onnx_runner)."""
     wiener_iterations: int = 1
     timing: LiveTiming = field(default_factory=LiveTiming)
     """Hop, cross-fade, safety, look-ahead and context, in samples. Less look-ahead lowers latency

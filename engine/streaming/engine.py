@@ -39,10 +39,11 @@ from dannasep.engine.streaming.audio_callback import (
     LevelReader,
 )
 from dannasep.engine.streaming.config import BACKENDS, EngineStatus, LiveConfig
-from dannasep.engine.streaming.lanes import InferenceLane, LaneTotals, split_models
+from dannasep.engine.streaming.lanes import InferenceLane, LaneTotals, split_models, wait_written
 from dannasep.engine.streaming.mixer import N_STRIPS
 from dannasep.engine.streaming.recorder import Recorder
 from dannasep.engine.streaming.rings import SharedRing
+from dannasep.engine.streaming.runtimes import resolve_runtime
 from dannasep.engine.streaming.worker import (
     CTRL_DROPPED,
     CTRL_WEIGHTS,
@@ -55,6 +56,7 @@ from dannasep.engine.streaming.worker import (
 class LiveEngine:
     def __init__(self, config: LiveConfig):
         self.config = config
+        self.runtime = resolve_runtime(config.runtime)  # what computes the networks
         preset = load_preset(config.preset)
         self.models: tuple[str, ...] = tuple(preset.models)
         initial = EngineState(
@@ -160,6 +162,7 @@ class LiveEngine:
             forgetting_seconds=cfg.forgetting_seconds,
             wiener_lookahead_frames=cfg.wiener_lookahead_frames,
             threads=max(1, cfg.threads // len(lanes)),
+            runtime=self.runtime,
             nice=cfg.worker_nice,
             idle_priority=cfg.idle_priority,
             in_ring=self._in_ring.name,
@@ -187,6 +190,8 @@ class LiveEngine:
             self._recorder.start()
         self._slot.publish(BlockControl.of(self.control.state))
         self.callback = self._make_callback(self._callback_setup())
+        if self.callback.preroll(self.latency_samples - cfg.timing.safety):  # the first hop's input
+            wait_written(self._lanes, cfg.timing.hop, cfg.startup_timeout)
 
     def _output_layout(self) -> dict[str, bool]:
         """CallbackSetup's multichannel and with_mix: JACK's ports take every strip, and the mix
@@ -300,14 +305,13 @@ class LiveEngine:
             self._recorder = None
         for lane in self._lanes:
             lane.stop(self._ctrl)
+            lane.close()
+        self._lanes = []
         self.control.unsubscribe(self._on_change)
         ring = getattr(self, "_in_ring", None)
         if ring is not None:
             ring.close()
             self._in_ring = None
-        for lane in self._lanes:
-            lane.close()
-        self._lanes = []
         self._ctrl = None  # drop the view before closing its mapping
         shm = getattr(self, "_control_shm", None)
         if shm is not None:
@@ -331,10 +335,6 @@ class LiveEngine:
         self._slot.publish(BlockControl.of(new))
 
     # -- status ------------------------------------------------------------------------------
-    def callback_durations(self) -> np.ndarray:
-        """Seconds each of the latest (up to 65,536) audio callbacks took, oldest first."""
-        return self.callback.durations() if self.callback is not None else np.zeros(0)
-
     def status(self) -> EngineStatus:
         totals = LaneTotals.of(self._lanes)
         hop_seconds = self.config.timing.hop / SAMPLE_RATE

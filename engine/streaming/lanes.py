@@ -9,6 +9,7 @@ hands its small operations between threads (README, "Measurements behind the cod
 """
 
 import multiprocessing
+import time
 from dataclasses import dataclass, replace
 from multiprocessing import shared_memory
 
@@ -101,6 +102,19 @@ class InferenceLane:
         self.stats = None  # drop the view before closing the mapping
         self._stats_shm.close()
         self._stats_shm.unlink()
+
+
+def wait_written(lanes: "list[InferenceLane]", samples: int, timeout: float) -> None:
+    """Wait until every lane has written its stems up to stream position `samples`."""
+    deadline = time.monotonic() + timeout
+    for lane in lanes:
+        while lane.out_ring.written < samples:
+            if not lane.process.is_alive():
+                code = lane.process.exitcode
+                raise DannaSepError(f"the inference process ({'+'.join(lane.runs)}) stopped (exit code {code})")
+            if time.monotonic() > deadline:
+                raise DannaSepError(f"the inference processes computed no hop within {timeout:.0f} s")
+            time.sleep(0.002)
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,18 @@ class StreamProcessor:
         for f in self._filters.values():
             f.reset()
 
+    def exercise(self) -> None:
+        """Run each network once on a window of noise of its live shape, touching no state of the
+        stream: keeps caches and threads warm while no input comes (a first hop after seconds of
+        idle is slow)."""
+        statistics = self._statistics.current()
+        noise = np.random.default_rng(0).standard_normal((2, self._history_length)).astype(np.float32)
+        for arch, estimator in self.estimators.items():
+            if arch in self.dropped:
+                continue
+            length = self.context[arch] + self.timing.hop + self.lookahead[arch]
+            estimator(torch.from_numpy(0.1 * noise[None, :, :length]), statistics)
+
     def push(self, block: np.ndarray) -> list[Hop]:
         """Append (2, n) input; returns the hops that became computable, in order."""
         hops = []

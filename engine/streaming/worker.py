@@ -29,6 +29,8 @@ STAT_HOPS, STAT_COMPUTE_TOTAL, STAT_COMPUTE_MAX, STAT_COMPUTE_LAST = range(4)
 STAT_HEARTBEAT, STAT_OVERRUNS, STAT_WEIGHTS_VERSION = range(4, 7)
 STAT_SIZE = 8
 SPIN_COUNT = 3_000
+KEEP_WARM_SECONDS = 0.5
+RUNTIME_NOTES = {"torch": "", "onnxruntime": " (through ONNX Runtime)"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class WorkerSpec:
     forgetting_seconds: float
     wiener_lookahead_frames: int
     threads: int
+    runtime: str
+    """"torch" or "onnxruntime" (resolved): what computes the networks' forward."""
     nice: int
     idle_priority: bool
     in_ring: str
@@ -96,14 +100,20 @@ def _build(spec: WorkerSpec):
     from dannasep.engine.streaming.processor import StreamSettings
 
     torch.set_num_threads(spec.threads)
+    onnx = spec.runtime == "onnxruntime"
     config = SeparatorConfig(
         preset=spec.preset,
         weights_dir=Path(spec.weights_dir) if spec.weights_dir else None,
         size=spec.size,
-        precision=spec.precision,
+        precision="fp32" if onnx else spec.precision,
         wiener_iterations=spec.wiener_iterations,
     )
     loaded = {arch: load_model(arch, config) for arch in spec.runs}
+    if onnx:
+        from dannasep.engine.models.onnx_runner import OnnxRunner, default_cache_dir
+
+        for model in loaded.values():
+            model.estimator.network = OnnxRunner(model.estimator.model, default_cache_dir(), spec.threads)
     wiener = CausalWienerSettings(spec.wiener_iterations, spec.forgetting_seconds, spec.wiener_lookahead_frames)
     return loaded, StreamSettings(spec.timing, wiener)
 
@@ -142,6 +152,9 @@ def run_worker(spec: WorkerSpec, connection) -> None:
         estimators = {m: loaded[m].estimator for m in spec.runs}
         processor = StreamProcessor(estimators, weights, settings, models=spec.models)
         warm_up(processor)
+        for estimator in estimators.values():
+            if hasattr(estimator.network, "freeze"):
+                estimator.network.freeze()  # the warm-up met every window shape a stream has
         # the models' objects live as long as the process: keep the collector from walking them
         # in the middle of a hop (as the audio process does)
         gc.collect()
@@ -153,7 +166,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
                 "ready",
                 {
                     "algorithmic_latency": processor.algorithmic_latency,
-                    "models": {m: loaded[m].provenance for m in estimators},
+                    "models": {m: loaded[m].provenance + RUNTIME_NOTES[spec.runtime] for m in estimators},
                     "trained": all(m.trained for m in loaded.values()),
                 },
             )
@@ -225,6 +238,7 @@ def dropped_models(models: tuple[str, ...], mask: float) -> tuple[str, ...]:
 def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, parent: int) -> None:
     hop = processor.timing.hop
     consumed = 0
+    idle_since = time.monotonic()
     block = np.zeros((8192, 2), dtype=np.float32)
     frame = np.zeros((hop, len(SOURCES) + 1, 2), dtype=np.float32)
     # an engine that died cannot set CTRL_STOP: its end re-parents this process
@@ -236,12 +250,14 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, par
             consumed = in_ring.written - in_ring.capacity
             available = in_ring.capacity
         if available <= 0:
+            # a first hop after seconds of idle (other processes loading, the device opening, a pause)
+            # is slow: keep the networks warm until input comes
+            if time.monotonic() - idle_since > KEEP_WARM_SECONDS:
+                processor.exercise()
+                idle_since = time.monotonic()
             time.sleep(0.002)
             continue
-        if not consumed:
-            # the models sat idle since the warm-up (other processes loading, the device opening), and
-            # a first hop after seconds of idle is slow while the first hop's input takes H + A to arrive
-            warm_up(processor, hops=1)
+        idle_since = time.monotonic()
         n = min(available, block.shape[0])
         in_ring.read_into(block[:n], consumed)
         consumed += n
@@ -261,5 +277,6 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, par
             stats[STAT_COMPUTE_LAST] = elapsed
             stats[STAT_COMPUTE_MAX] = max(stats[STAT_COMPUTE_MAX], elapsed)
             if degrader.after_hop(h.index, in_ring.written):
-                # other processes' drops are already in processor.dropped: the mask only grows
+                # the mask only grows: another process may have dropped a model since this hop began
+                processor.dropped.update(dropped_models(processor.models, control[CTRL_DROPPED]))
                 control[CTRL_DROPPED] = dropped_mask(processor.models, processor.dropped)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dannasep.engine.constants import SOURCES
-from dannasep.engine.control.state import STRIPS, EngineState
+from dannasep.engine.control.state import STRIPS, EngineState, TransportState
 from dannasep.engine.streaming.audio_callback import AudioCallback, BlockControl, CallbackSetup, ControlSlot
 from dannasep.engine.streaming.mixer import N_STRIPS, Mixer, Ramp
 from dannasep.engine.streaming.rings import SharedRing
@@ -145,6 +145,38 @@ def test_the_callback_feeds_the_file_and_plays_the_stems_latency_later(wired):
     assert callback.underruns == 0 and callback.position == 1536
     device.play(1)  # the lane has not written positions 1024.. yet
     assert callback.underruns == 1 and callback.xrun_seconds() == [round(1536 / 44100, 3)]
+
+
+def test_a_preroll_feeds_the_first_hops_input_before_the_clock_and_the_stems_come_sooner(wired):
+    """Latency 512 with 384 samples pre-rolled: the input ring holds them before any block, they
+    count as played, so the stems of position 0 are heard after 128 samples, still 512 after their
+    input went in."""
+    callback, song, lane_ring = wired
+    assert callback.preroll(384) == 384 and callback.position == 384
+    fed = np.zeros((384, 2), np.float32)
+    callback.setup.in_ring.read_into(fed, 0)
+    assert callback.setup.in_ring.written == 384 and np.array_equal(fed, song[:384])
+    stems = np.zeros((1024, len(SOURCES) + 1, 2), np.float32)
+    stems[:, : len(SOURCES)] = song[:1024, None, :] / len(SOURCES)
+    lane_ring.write(stems)
+    played = _Device(callback, 64).play(4)
+    assert not played[:128].any() and np.allclose(played[128:], song[: 256 - 128], atol=1e-6)
+    assert callback.underruns == 0 and callback.setup.in_ring.written == 384 + 256
+    callback.setup.in_ring.read_into(fed[:256], 384)
+    assert np.array_equal(fed[:256], song[384:640])  # the file goes on where the pre-roll stopped
+
+
+def test_a_paused_transport_or_device_input_is_not_prerolled(rng):
+    song = rng.standard_normal((4096, 2)).astype(np.float32)
+    in_ring = SharedRing.create(1 << 14, (2,))
+    try:
+        paused = EngineState(transport=TransportState(playing=False))
+        for audio, state in ((song, paused), (None, EngineState())):
+            setup = CallbackSetup(in_ring, (), latency=512, audio=audio, multichannel=False, recorder=None)
+            callback = AudioCallback(setup, ControlSlot(BlockControl.of(state)))
+            assert callback.preroll(384) == 0 and callback.position == 0 and in_ring.written == 0
+    finally:
+        in_ring.close()
 
 
 def test_control_changes_reach_the_mixer_only_at_the_callbacks_next_block(wired):

@@ -211,15 +211,15 @@ def test_live_bench_reports_a_real_run(tmp_path, demucs_only):
     bench = LiveBenchConfig(seconds=4.0, presets=(str(demucs_only),), blocksizes=(256,), options=options)
     timing, processes = options.resolve(demucs_only)
     write_song(tmp_path / "song.wav", 6.0, seed=5)
-    row = run_case(bench, str(demucs_only), 256, tmp_path / "song.wav")
-    assert row.seconds >= 4.0 and row.blocksize == 256 and row.processes == processes == 1
+    row = run_case(bench, str(demucs_only), 256, "torch", tmp_path / "song.wav")
+    assert row.seconds >= 4.0 and row.blocksize == 256 and row.processes == processes == 1 and row.runtime == "torch"
     # hop + the checkpoint's 0.5 s look-ahead on the STFT grid + the safety asked for
     assert timing.crossfade == 2 * HOP_LENGTH and timing.safety == round(0.3 * SAMPLE_RATE)
     assert row.latency_ms == pytest.approx(1000 * (timing.hop + 22 * HOP_LENGTH + timing.safety) / SAMPLE_RATE)
     assert 0 < row.callback_ms[0] <= row.callback_ms[1] <= row.callback_ms[2] < 1000
     assert row.worker_rtf > 0 and row.cpu_percent > 0 and min(row.ram_mb) > 100
     table = format_live_table([row], bench, "test machine")
-    assert "| 256 | 511 / 300 ms | 1 |" in table and "test machine" in table and "hop 0.5" in table
+    assert "| 256 | torch | 511 / 300 ms | 1 |" in table and "test machine" in table and "hop 0.5" in table
 
 
 def test_pause_seek_and_end_of_file(jack, tmp_path, demucs_only):

@@ -326,3 +326,30 @@ def test_lane_totals_take_the_slowest_lane_and_count_every_overrun():
     totals = LaneTotals.of([lane(10, 2.0, 0.5, 1), lane(9, 4.5, 0.6, 2)])
     assert totals == LaneTotals(hops=9, mean_compute=0.5, worst_compute=0.6, overruns=3)
     assert LaneTotals.of([]) == LaneTotals(hops=0, mean_compute=0.0, worst_compute=0.0, overruns=0)
+
+
+def test_exercising_the_networks_between_pushes_changes_nothing_in_the_stream(rng):
+    """The worker exercises the networks while no input comes (keeping them warm): every network
+    runs at its live window shape, and the stream (history, Wiener filter, statistics) is untouched."""
+    from dannasep.engine.separation.estimators import StemEstimator
+    from tests.tiny_networks import tiny_network
+
+    signal = (0.1 * rng.standard_normal((2, 5 * 8 * HOP_LENGTH))).astype(np.float32)
+    outputs, shapes = [], []
+    for exercise in (False, True):
+        estimators = {a: StemEstimator(tiny_network(a), precision="fp32") for a in ("xumx", "demucs")}
+        for estimator in estimators.values():
+            forward = estimator.network
+            estimator.network = lambda x, *a, f=forward, **k: shapes.append(tuple(x.shape)) or f(x, *a, **k)
+        weights = {a: (1.0, 1.0, 1.0, 1.0) for a in estimators}
+        processor = StreamProcessor(estimators, lambda w=weights: w, SETTINGS)
+        hops = []
+        for start in range(0, signal.shape[1], 5000):
+            if exercise:
+                before = len(shapes)
+                processor.exercise()
+                assert len(shapes) == before + 2
+            hops += processor.push(signal[:, start : start + 5000])
+        outputs.append(np.concatenate([h.stems for h in hops], -1))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert len(set(shapes)) == 2  # the exercise ran each network at the shape of its stream
