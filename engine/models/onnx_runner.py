@@ -79,13 +79,14 @@ class OnnxRunner:
         self.frozen = False
         self._digest = weights_digest(model)
         self._sessions: dict[tuple, object] = {}
+        """Per input shapes: an ONNX Runtime session, or None where PyTorch runs them."""
 
     def __call__(self, x: torch.Tensor, statistics: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         inputs = (x, *(statistics or ()))
         key = tuple((tuple(t.shape), str(t.dtype)) for t in inputs)
+        if key not in self._sessions and not self.frozen and all(t.dtype == torch.float32 for t in inputs):
+            self._sessions[key] = self._open_or_explain(inputs)
         session = self._sessions.get(key)
-        if session is None and not self.frozen and all(t.dtype == torch.float32 for t in inputs):
-            session = self._sessions[key] = self._open(inputs)
         if session is None:
             return self.model(x, statistics=statistics) if statistics is not None else self.model(x)
         feed = {f"input_{i}": np.ascontiguousarray(t.detach().numpy()) for i, t in enumerate(inputs)}
@@ -102,6 +103,16 @@ class OnnxRunner:
         versions = f"{torch.__version__}|{onnxruntime.__version__}|{__version__}"
         tag = hashlib.sha256(f"{self._digest}|{shapes}|{versions}".encode()).hexdigest()[:20]
         return self.cache_dir / f"{getattr(self.model, 'architecture', 'net')}-{shapes}-{tag}.onnx"
+
+    def _open_or_explain(self, inputs: tuple[torch.Tensor, ...]):
+        """The session, or None (PyTorch runs these shapes) when the graph can be neither exported
+        nor loaded, e.g. a cache folder that cannot be written: the stream plays either way."""
+        try:
+            return self._open(inputs)
+        except Exception as exc:  # the exporter and ONNX Runtime raise many kinds
+            name = getattr(self.model, "architecture", "the network")
+            self.log(f"{name} runs through PyTorch: ONNX Runtime could not take it ({type(exc).__name__}: {exc})")
+            return None
 
     def _open(self, inputs: tuple[torch.Tensor, ...]):
         """The session for these inputs' shapes: from the cache, else exported into it. A cached

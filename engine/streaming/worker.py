@@ -11,6 +11,7 @@ Python GIL away from the audio callback; it also runs at a lower scheduling prio
 import contextlib
 import gc
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -113,9 +114,13 @@ def _build(spec: WorkerSpec):
         from dannasep.engine.models.onnx_runner import OnnxRunner, default_cache_dir
 
         for model in loaded.values():
-            model.estimator.network = OnnxRunner(model.estimator.model, default_cache_dir(), spec.threads)
+            model.estimator.network = OnnxRunner(model.estimator.model, default_cache_dir(), spec.threads, log=_note)
     wiener = CausalWienerSettings(spec.wiener_iterations, spec.forgetting_seconds, spec.wiener_lookahead_frames)
     return loaded, StreamSettings(spec.timing, wiener)
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
 
 
 def run_worker(spec: WorkerSpec, connection) -> None:

@@ -167,3 +167,17 @@ def test_the_cache_keeps_the_most_recently_used_graphs_of_each_network(tmp_path)
     newest.write_bytes(b"graph")
     prune(tmp_path, newest, keep=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unet-a.onnx", "xumx-a.onnx", "xumx-b.onnx", "xumx-f.onnx"]
+
+
+def test_a_cache_folder_that_cannot_be_written_leaves_the_network_to_torch(tmp_path):
+    model = prepare_for_cpu_inference(tiny_network("xumx"))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    log = ExportLog()
+    runner = OnnxRunner(model, blocked / "onnx", threads=1, log=log)
+    x, _ = _inputs("xumx")
+    torch.testing.assert_close(runner(x), _torch_forward(model, x, None))
+    assert "runs through PyTorch" in log.messages[-1] and "a-file" in log.messages[-1]
+    told = len(log.messages)
+    runner(x)  # decided once per shape
+    assert len(log.messages) == told
