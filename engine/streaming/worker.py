@@ -31,7 +31,10 @@ STAT_HEARTBEAT, STAT_OVERRUNS, STAT_WEIGHTS_VERSION = range(4, 7)
 STAT_SIZE = 8
 SPIN_COUNT = 3_000
 KEEP_WARM_SECONDS = 0.5
-RUNTIME_NOTES = {"torch": "", "onnxruntime": " (through ONNX Runtime)"}
+ONNX_MAX_PARAMETERS = 50_000_000
+"""Larger networks stay with PyTorch under the onnxruntime runtime: an exported graph is a copy of
+the weights per window shape (0.77 GB for the paper-size Demucs), and those networks are too slow
+to stream on 2 cores either way."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,15 @@ def _build(spec: WorkerSpec):
     if onnx:
         from dannasep.engine.models.onnx_runner import OnnxRunner, default_cache_dir
 
-        for model in loaded.values():
-            model.estimator.network = OnnxRunner(model.estimator.model, default_cache_dir(), spec.threads, log=_note)
+        for estimator in (model.estimator for model in loaded.values()):
+            if estimator.model.num_parameters() <= ONNX_MAX_PARAMETERS:
+                estimator.network = OnnxRunner(estimator.model, default_cache_dir(), spec.threads, log=_note)
     wiener = CausalWienerSettings(spec.wiener_iterations, spec.forgetting_seconds, spec.wiener_lookahead_frames)
     return loaded, StreamSettings(spec.timing, wiener)
+
+
+def _runtime_note(estimator) -> str:
+    return "" if estimator.network is estimator.model else " (through ONNX Runtime)"
 
 
 def _note(message: str) -> None:
@@ -171,7 +179,7 @@ def run_worker(spec: WorkerSpec, connection) -> None:
                 "ready",
                 {
                     "algorithmic_latency": processor.algorithmic_latency,
-                    "models": {m: loaded[m].provenance + RUNTIME_NOTES[spec.runtime] for m in estimators},
+                    "models": {m: loaded[m].provenance + _runtime_note(estimators[m]) for m in estimators},
                     "trained": all(m.trained for m in loaded.values()),
                 },
             )

@@ -181,3 +181,14 @@ def test_a_cache_folder_that_cannot_be_written_leaves_the_network_to_torch(tmp_p
     told = len(log.messages)
     runner(x)  # decided once per shape
     assert len(log.messages) == told
+
+
+def test_networks_over_the_size_cap_stay_with_torch(tmp_path, monkeypatch):
+    """A graph is a copy of the weights per window shape: the paper-size Demucs would write 0.77 GB."""
+    from dannasep.engine.streaming import worker
+
+    monkeypatch.setenv("DANNASEP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(worker, "ONNX_MAX_PARAMETERS", 0)
+    loaded, _ = _build(_spec(save_tiny_weights(tmp_path / "weights"), "onnxruntime"))
+    assert all(m.estimator.network is m.estimator.model for m in loaded.values())
+    assert worker._runtime_note(loaded["unet"].estimator) == ""
