@@ -289,7 +289,8 @@ def _serve(processor, in_ring, out_ring, control, stats, degrader: Degrader, par
             stats[STAT_COMPUTE_TOTAL] += elapsed
             stats[STAT_COMPUTE_LAST] = elapsed
             stats[STAT_COMPUTE_MAX] = max(stats[STAT_COMPUTE_MAX], elapsed)
+            # decide on what every process has dropped by now (a hop takes long enough for another
+            # lane to drop one meanwhile, and two stale decisions could stop the last model)
+            processor.dropped.update(dropped_models(processor.models, control[CTRL_DROPPED]))
             if degrader.after_hop(h.index, in_ring.written):
-                # the mask only grows: another process may have dropped a model since this hop began
-                processor.dropped.update(dropped_models(processor.models, control[CTRL_DROPPED]))
                 control[CTRL_DROPPED] = dropped_mask(processor.models, processor.dropped)
