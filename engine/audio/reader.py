@@ -251,6 +251,13 @@ class AudioInput:
     def read_all(self) -> np.ndarray:
         return self.read(0, self.length)
 
+    def read_into(self, out: np.ndarray, block: int = 1 << 20) -> None:
+        """out (length, 2) = the whole file, decoded `block` frames at a time, so that a long song
+        costs its own size in memory and no more."""
+        for start in range(0, self.length, block):
+            stop = min(start + block, self.length)
+            out[start:stop] = self.read(start, stop).T
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

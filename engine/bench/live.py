@@ -22,7 +22,7 @@ import soundfile as sf
 
 from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.constants import SAMPLE_RATE
-from dannasep.engine.models.cpu_inference import resolve_precision
+from dannasep.engine.cpu_features import resolve_precision
 from dannasep.engine.streaming.config import LiveConfig
 from dannasep.engine.streaming.engine import LiveEngine
 from dannasep.engine.streaming.timing import LiveOptions

@@ -103,21 +103,17 @@ def file_run(case: BenchCase, minutes: int, threads: int, precision: str, workdi
             for _ in range(minutes * 6):
                 f.write((0.1 * rng.standard_normal((SAMPLE_RATE * 10, 2))).astype(np.float32))
     preset_arg = str(case.preset.path) if case.preset.path else ",".join(case.preset.models)
-    cmd = [
-        sys.executable,
-        "-m",
-        "dannasep.engine.bench.ram_worker",
-        str(path),
-        preset_arg,
-        case.size,
-        str(threads),
-        precision,
-        str(workdir / "out"),
-    ]
+    return offline_file_run(path, preset_arg, case.size, threads, precision, workdir / "out")
+
+
+def offline_file_run(path: Path, preset: str, size: str, threads: int, precision: str, out: Path) -> FileRun:
+    """Peak RSS and RTF of `dannasep separate`'s path in a subprocess (ram_worker), file to file."""
+    cmd = [sys.executable, "-m", "dannasep.engine.bench.ram_worker", str(path), preset, size, str(threads)]
+    cmd += [precision, str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, **subprocess_options())
     values = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     if done.returncode != 0 or not {"peak_rss_kib", "rtf"} <= values.keys():
-        raise RuntimeError(f"RAM worker failed for {case.label}: {done.stderr[-500:]}")
+        raise RuntimeError(f"RAM worker failed for {preset} at {size} size: {done.stderr[-500:]}")
     return FileRun(int(values["peak_rss_kib"]) / 1024.0, float(values["rtf"]))
 
 

@@ -10,11 +10,14 @@ median, sampled twice a second; right after a seek it is what the quick chunks m
 models dropped (only after a fallback to streaming), whether it fell back, the render's real-time
 factor, the CPU of the audio and render processes together (100 % = one core), their peak resident
 memory (VmHWM; the audio process is this one, so its peak includes earlier cases: they run from
-the shortest file up) and the size of the stem cache.
+the shortest file up), the peak of both together (their proportional set sizes summed, sampled
+with the lead, so the song and the cache both map count once), the size of the stem cache and,
+with `compare_offline`, the peak of `dannasep separate`'s path on the same file (a subprocess).
 """
 
 import os
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,8 @@ from dannasep.engine.audio.jack_server import jack_server
 from dannasep.engine.bench.live import peak_rss_mb, process_cpu_seconds
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.control.commands import Seek
-from dannasep.engine.models.cpu_inference import resolve_precision
+from dannasep.engine.cpu_features import resolve_precision
+from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.renderahead.engine import RenderAheadEngine
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.streaming.config import LiveConfig
@@ -50,6 +54,8 @@ class RenderBenchConfig:
     threads: int = 2
     seed: int = 0
     """Of the seek targets."""
+    compare_offline: bool = False
+    """Also measure the offline path's peak RAM on each file (same preset, size and threads)."""
 
 
 @dataclass
@@ -72,6 +78,10 @@ class RenderBenchRow:
     cpu_percent: float
     ram_mb: tuple[float, float]
     """Peak resident memory of the audio process and of the render process."""
+    ram_together_mb: float
+    """Peak of both processes' proportional set sizes summed."""
+    offline_ram_mb: float | None
+    """Peak resident memory of the offline path on the same file (None: not measured)."""
     cache_mb: float
     seconds: float
 
@@ -104,11 +114,14 @@ def run_render_case(config: RenderBenchConfig, preset: str, size: str, source: P
             pids = (os.getpid(), engine.render_pid)
             cpu_before = {pid: process_cpu_seconds(pid) for pid in pids}
             started = time.monotonic()
+            together = 0.0
             while (elapsed := time.monotonic() - started) < config.seconds:
                 while plan and plan[0][0] <= elapsed:
                     engine.control.apply([Seek(plan.pop(0)[1])], source="bench")
                 engine.check_health()
                 engine.status()  # samples the lead
+                if engine.render_pid is not None:
+                    together = max(together, pss_mb(os.getpid()) + pss_mb(engine.render_pid))
                 time.sleep(STATUS_EVERY)
             wall = time.monotonic() - started
             status = engine.status()
@@ -135,9 +148,29 @@ def run_render_case(config: RenderBenchConfig, preset: str, size: str, source: P
         render_rtf=status.render_rtf,
         cpu_percent=100 * cpu / wall,
         ram_mb=ram,
+        ram_together_mb=together,
+        offline_ram_mb=_offline_peak(config, preset, size, source) if config.compare_offline else None,
         cache_mb=status.cache_mb,
         seconds=wall,
     )
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages divided among the processes that map them."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _offline_peak(config: RenderBenchConfig, preset: str, size: str, source: Path) -> float:
+    from dannasep.engine.bench.offline import offline_file_run  # torch: kept out of the audio process
+
+    fusion = load_preset(preset)
+    recipe = str(fusion.path) if fusion.path else ",".join(fusion.models)
+    with tempfile.TemporaryDirectory(prefix="dannasep-bench-") as out:
+        run = offline_file_run(source, recipe, size, config.threads, config.precision, Path(out))
+    return run.peak_ram_mb
 
 
 def _ms(value: float | None) -> str:
@@ -152,8 +185,9 @@ def format_render_table(rows: list[RenderBenchRow], config: RenderBenchConfig, m
         f"Machine: {machine}.",
         "",
         "| preset | size | file | block | first sound | seek median / max | lead min / median | "
-        "under-runs engine / JACK | dropped | mode | render RTF | CPU | peak RAM audio / render | cache |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
+        "under-runs engine / JACK | dropped | mode | render RTF | CPU | peak RAM audio / render / together "
+        "| offline peak RAM | cache |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         seek = "-" if r.seek_ms is None else f"{r.seek_ms[0]:.0f} / {r.seek_ms[1]:.0f} ms"
@@ -162,7 +196,8 @@ def format_render_table(rows: list[RenderBenchRow], config: RenderBenchConfig, m
         lines.append(
             f"| {r.preset} | {r.size} | {r.file_seconds:.0f} s | {r.blocksize} | {_ms(r.first_sound_ms)} "
             f"| {seek} | {lead} | {r.underruns} / {r.device_underflows} | {', '.join(r.dropped) or '-'} "
-            f"| {mode} | {r.render_rtf:.2f} | {r.cpu_percent:.0f} % | {r.ram_mb[0]:.0f} / {r.ram_mb[1]:.0f} MB "
-            f"| {r.cache_mb:.0f} MB |"
+            f"| {mode} | {r.render_rtf:.2f} | {r.cpu_percent:.0f} % "
+            f"| {r.ram_mb[0]:.0f} / {r.ram_mb[1]:.0f} / {r.ram_together_mb:.0f} MB "
+            f"| {'-' if r.offline_ram_mb is None else f'{r.offline_ram_mb:.0f} MB'} | {r.cache_mb:.0f} MB |"
         )
     return "\n".join(lines)

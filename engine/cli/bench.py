@@ -1,4 +1,5 @@
-"""`dannasep bench offline|live|peers`: measured speed, latency and memory, printed as Markdown tables."""
+"""`dannasep bench offline|live|peers|agreement`: measured speed, latency, memory and agreement, printed as
+Markdown tables."""
 
 import argparse
 from pathlib import Path
@@ -71,6 +72,7 @@ def register(subparsers) -> None:
     add_render_options(live)
     live.set_defaults(handler=run_live)
     add_peers_parser(kinds)
+    add_agreement_parser(kinds)
     parser.set_defaults(handler=lambda _a: parser.print_help() or 0)
 
 
@@ -105,6 +107,12 @@ def add_render_options(live) -> None:
     group.add_argument("--seeks", type=int, default=10, help="random seeks per case")
     group.add_argument("--lead", type=float, default=defaults.lead, help="seconds rendered ahead")
     group.add_argument("--cache-mb", type=float, default=defaults.cache_mb, help="cap on the stem cache (MB)")
+    group.add_argument(
+        "--compare-offline",
+        action="store_true",
+        help="also measure the peak RAM of `dannasep separate`'s path on each file (the target: render-ahead "
+        "together at most 500 MB above it); a 10-minute file takes minutes more per case",
+    )
 
 
 def add_peers_parser(kinds) -> None:
@@ -219,6 +227,7 @@ def run_live(args) -> int:
             weights_dir=weights.folder,
             precision=args.precision,
             threads=args.threads,
+            compare_offline=args.compare_offline,
         )
     config = LiveBenchConfig(
         seconds=args.seconds,
@@ -255,4 +264,52 @@ def run_peers(args) -> int:
     print(report)
     if args.out:
         args.out.write_text(report + "\n")
+    return 0
+
+
+def add_agreement_parser(kinds) -> None:
+    agreement = kinds.add_parser(
+        "agreement",
+        help="does render-ahead playback play what `dannasep separate` writes? (SDR, plan and quick parts)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Plays SONG once through render-ahead playback (JACK dummy server, recorded), switches the "
+        "fusion weights to a second preset halfway, then runs `dannasep separate` with each preset and prints "
+        "the SDR of what played against the offline stems, for the parts the offline plan rendered and the "
+        "parts quick chunks rendered. Expect > 60 dB for the plan.",
+    )
+    agreement.add_argument("song", type=Path, help="the song (played whole)")
+    agreement.add_argument("--preset", default="paper", help="fusion preset at the start")
+    agreement.add_argument("--switch-to", default="searched", help="fusion preset switched to mid-song")
+    agreement.add_argument("--switch-at", type=float, help="seconds into the song (default: the middle)")
+    agreement.add_argument(
+        "--weights", metavar="NAME-or-DIR", help="as for `dannasep live` (default: the shipped live-size weights)"
+    )
+    agreement.add_argument("--size", choices=SIZES, help="network size (default: as `dannasep live` chooses)")
+    agreement.add_argument("--threads", type=int, default=2, help="render and separation threads")
+    add_precision_option(agreement)
+    agreement.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    agreement.set_defaults(handler=run_agreement_bench)
+
+
+def run_agreement_bench(args) -> int:
+    from dannasep.engine.bench.offline import machine_description
+    from dannasep.engine.bench.render_agreement import AgreementConfig, format_agreement, run_agreement
+
+    models = dict.fromkeys(m for p in (args.preset, args.switch_to) for m in load_preset(p).models)
+    weights = choose_weights(args.weights, models, args.size, streaming=True)
+    print(weights.describe(), flush=True)
+    config = AgreementConfig(
+        song=args.song,
+        preset=args.preset,
+        switch_to=args.switch_to,
+        switch_at=args.switch_at,
+        weights_dir=weights.folder,
+        size=weights.size,
+        precision=args.precision,
+        threads=args.threads,
+    )
+    table = format_agreement(run_agreement(config), config, machine_description())
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
     return 0

@@ -3,12 +3,11 @@
 import argparse
 import os
 
-import torch
 from tqdm import tqdm
 
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.cpu_features import PRECISIONS, native_bf16
 from dannasep.engine.fusion.presets import list_presets, load_preset
-from dannasep.engine.models.cpu_inference import PRECISIONS, native_bf16
 from dannasep.engine.streaming.runtimes import RUNTIMES
 from dannasep.engine.streaming.timing import LiveOptions
 from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
@@ -16,6 +15,8 @@ from dannasep.engine.weights.resolve import WeightsChoice, choose_weights
 
 def set_threads(threads: int | None) -> int:
     """Use `threads` CPU threads for torch (default: every core), once, at command start."""
+    import torch
+
     count = threads or os.cpu_count() or 1
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)

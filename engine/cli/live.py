@@ -14,7 +14,6 @@ from dannasep.engine.cli.common import (
     add_runtime_option,
     add_weights_options,
     live_options,
-    set_threads,
     weights_choice,
 )
 from dannasep.engine.constants import SAMPLE_RATE
@@ -157,7 +156,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    set_threads(1)  # the audio process itself needs little; the inference process has its own
     if args.list_devices:
         for d in list_devices():
             print(f"{d.index:3d}  {d.name}  [{d.host_api}]  in {d.inputs}  out {d.outputs}")

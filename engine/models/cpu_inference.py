@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRECISIONS = ("auto", "fp32", "bf16")
+from dannasep.engine.cpu_features import resolve_precision
 
 
 class ChannelsLastConv1d(nn.Conv1d):
@@ -72,21 +72,6 @@ def prepare_for_cpu_inference(model: nn.Module) -> nn.Module:
     if has_conv2d:
         model.to(memory_format=torch.channels_last)
     return model
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes bf16 dot products in hardware (AVX512-BF16 or AMX)."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
-
-
-def resolve_precision(precision: str) -> str:
-    """The precision to run: "fp32" or "bf16" ("auto" decides by the CPU)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
-    return precision
 
 
 def cast_to_precision(model: nn.Module, precision: str) -> torch.dtype:

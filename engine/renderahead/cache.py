@@ -14,12 +14,13 @@ keeps the lead and as much of what was played as fits; a page taken back is rend
 playhead returns to it. A cap smaller than the lead shortens the lead.
 
 File layout: a header (control words from the audio process, statistics from the renderer, a log
-of quick chunks), the page tables, the song as (2, length) float32, then
+of quick chunks), the page tables, the song as (length, 2) float32, then
 (slots, models, page_frames, 4, 2) float32 stems.
 """
 
 import os
 import tempfile
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,8 @@ class StemCache:
         p = layout.pages
         self.page_slot, self.any_range, self.final_range = tables[:p], tables[p : 2 * p], tables[2 * p : 3 * p]
         self.slot_page = tables[3 * p :]
-        self.audio = buf[layout._audio : layout._audio + 8 * layout.length].view(np.float32).reshape(2, layout.length)
-        """(2, length) the song, float32."""
+        self.audio = buf[layout._audio : layout._audio + 8 * layout.length].view(np.float32).reshape(layout.length, 2)
+        """(length, 2) the song, float32: the audio process decodes the file into it, the render reads it."""
         self.stems = (
             buf[layout._stems :]
             .view(np.float32)
@@ -127,13 +128,14 @@ class StemCache:
             self.control[LOOP_START] = self.control[LOOP_END] = -1
 
     @classmethod
-    def create(cls, song: np.ndarray, models: int, page_frames: int, cache_mb: float) -> "StemCache":
-        """A new cache file for `song` ((2, length) float32) in the temporary folder."""
-        layout = CacheLayout.for_song(song.shape[-1], models, page_frames, cache_mb)
+    def create(cls, length: int, models: int, page_frames: int, cache_mb: float) -> "StemCache":
+        """A new cache file for a song of `length` frames in the temporary folder; the song goes
+        into `audio`. The file's name goes when the object does, if `unlink` has not removed it."""
+        layout = CacheLayout.for_song(length, models, page_frames, cache_mb)
         handle, name = tempfile.mkstemp(prefix="dannasep-stems-", suffix=".cache")
         os.close(handle)
         cache = cls(Path(name), layout, create=True)
-        cache.audio[:] = song
+        weakref.finalize(cache, cache.path.unlink, True)
         return cache
 
     def unlink(self) -> None:

@@ -18,6 +18,7 @@ from dannasep.engine.renderahead.playback import QUALITY_QUICK, CachePlayer
 from dannasep.engine.streaming.audio_callback import MAX_BLOCK, AudioCallback, CallbackSetup, ControlSlot
 
 SEEKS_KEPT = 256
+QUICK_SPANS_KEPT = 4096
 
 
 class RenderAheadCallback(AudioCallback):
@@ -41,6 +42,10 @@ class RenderAheadCallback(AudioCallback):
         self.seeks = 0
         self._waiting_seek = -1
         self.quick_frames_played = 0
+        self.quick_played = np.zeros((QUICK_SPANS_KEPT, 2), dtype=np.int64)
+        """[start, stop) stream positions (what a recording holds) that played quick-chunk stems, a
+        ring of the latest QUICK_SPANS_KEPT spans; quick_played_count spans were logged in all."""
+        self.quick_played_count = 0
         self.weights_taken_at = 0
         """Stream position of the block that first fused with the newest weights."""
         self.publish_transport()
@@ -88,11 +93,29 @@ class RenderAheadCallback(AudioCallback):
         if not self.sounding:
             self._heard(now)
         if source.quality == QUALITY_QUICK:
-            self.quick_frames_played += frames
+            self._log_quick(frames)
         self._play(out, outdata)
         self.cache.control[slots.PLAYHEAD] = source.wanted
         if source.ended:
             self.finished = True
+
+    def _log_quick(self, frames: int) -> None:
+        self.quick_frames_played += frames
+        count, spans = self.quick_played_count, self.quick_played
+        if count and spans[(count - 1) % QUICK_SPANS_KEPT, 1] == self.position:
+            spans[(count - 1) % QUICK_SPANS_KEPT, 1] += frames
+        else:
+            spans[count % QUICK_SPANS_KEPT] = (self.position, self.position + frames)
+            self.quick_played_count = count + 1
+
+    def quick_played_spans(self) -> list[tuple[int, int]]:
+        """The logged spans, oldest first (read from a control thread: the newest may still grow)."""
+        count = self.quick_played_count
+        rows = range(max(0, count - QUICK_SPANS_KEPT), count)
+        return [
+            (int(self.quick_played[i % QUICK_SPANS_KEPT, 0]), int(self.quick_played[i % QUICK_SPANS_KEPT, 1]))
+            for i in rows
+        ]
 
     def _heard(self, now: float) -> None:
         self.sounding = True

@@ -73,4 +73,5 @@ def render_ahead_summary(engine: LiveEngine, final: EngineStatus) -> dict:
         "cache_mb": round(final.cache_mb, 1),
         "render_rtf": round(final.render_rtf, 3),
         "quick_seconds_played": round(final.quick_seconds_played, 2),
+        "quick_played": [[round(a, 4), round(b, 4)] for a, b in final.quick_played],
     }

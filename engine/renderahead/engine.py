@@ -26,6 +26,7 @@ from dannasep.engine.renderahead.export import RenderRecipe
 from dannasep.engine.renderahead.playback import fusion_matrix
 from dannasep.engine.renderahead.renderer import RenderSpec, run_renderer
 from dannasep.engine.renderahead.settings import RenderAheadSettings
+from dannasep.engine.separation.config import SeparatorConfig
 from dannasep.engine.streaming.audio_callback import AudioCallback, BlockControl, CallbackSetup, ControlSlot
 from dannasep.engine.streaming.config import EngineStatus, LiveConfig
 from dannasep.engine.streaming.engine import LiveEngine
@@ -49,6 +50,9 @@ class RenderAheadStatus(EngineStatus):
     final: list[tuple[float, float]] = field(default_factory=list)
     """The part of `rendered` the offline plan made (the rest came from quick chunks)."""
     quick_seconds_played: float = 0.0
+    quick_played: list[tuple[float, float]] = field(default_factory=list)
+    """Spans of what played (seconds from the start of playing, as a recording holds it) that came
+    from quick chunks rather than the offline plan."""
 
 
 class LeadRecord:
@@ -79,11 +83,11 @@ class RenderAheadEngine(LiveEngine):
     def __init__(self, config: LiveConfig, settings: RenderAheadSettings | None = None):
         if config.source is None:
             raise DannaSepError("render-ahead plays files; live input goes through the streaming engine")
-        super().__init__(config)
         self.settings = settings or RenderAheadSettings()
+        self._cache: StemCache | None = None
+        super().__init__(config)
         self.mode = MODE_RENDER
         self.fallback = ""
-        self._cache: StemCache | None = None
         self._render = None
         self._pipe = None
         self._weights = ControlSlot(fusion_matrix(self.control.state, self.models))
@@ -93,10 +97,7 @@ class RenderAheadEngine(LiveEngine):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _start_worker(self) -> None:
-        from dannasep.engine.separation.separator import SeparatorConfig
-
         cfg, settings = self.config, self.settings
-        self._cache = StemCache.create(self.audio.T, len(self.models), settings.page_frames, settings.cache_mb)
         separator = SeparatorConfig(
             preset=cfg.preset,
             weights_dir=cfg.weights_dir,
@@ -133,6 +134,12 @@ class RenderAheadEngine(LiveEngine):
         self.trained = bool(info["trained"])
         self.latency_samples = 0
         self.control.subscribe(self._on_change)
+
+    def _song_buffer(self, length: int) -> np.ndarray:
+        """The song is decoded straight into the cache file both processes map: one copy in memory."""
+        settings = self.settings
+        self._cache = StemCache.create(length, len(self.models), settings.page_frames, settings.cache_mb)
+        return self._cache.audio
 
     def _make_callback(self, setup: CallbackSetup) -> AudioCallback:
         self.render_callback = RenderAheadCallback(setup, self._slot, self._cache, self._weights, self._seek_asked)
@@ -227,6 +234,7 @@ class RenderAheadEngine(LiveEngine):
             rendered=self.rendered_spans() if self.mode == MODE_RENDER else [],
             final=self.rendered_spans(final=True) if self.mode == MODE_RENDER else [],
             quick_seconds_played=played.quick_frames_played / SAMPLE_RATE if played is not None else 0.0,
+            quick_played=[(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in played.quick_played_spans()] if played else [],
         )
 
     @property

@@ -58,7 +58,7 @@ class Renderer:
         self.cache = cache
         self.estimators = estimators
         self.settings = settings
-        self.reader = ArrayReader(cache.audio)
+        self.reader = ArrayReader(cache.audio.T)
         plan = shared_plan(estimators)
         self.contexts = plan.contexts
         self.chunks = plan_chunks(cache.length, plan.segment, plan.overlap)

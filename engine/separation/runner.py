@@ -33,10 +33,10 @@ class SignalReader(Protocol):
 
 
 class ArrayReader:
-    """An in-memory (2, time) signal as a SignalReader."""
+    """An in-memory (2, time) signal as a SignalReader (a strided view is read as it is, not copied)."""
 
     def __init__(self, signal: np.ndarray):
-        self.signal = np.ascontiguousarray(signal, dtype=np.float32)
+        self.signal = np.asarray(signal, dtype=np.float32)
         self.length = self.signal.shape[-1]
 
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -30,27 +30,13 @@ from dannasep.engine.models.checkpoint import load_checkpoint
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.paths import shipped_weights_dir
+from dannasep.engine.separation.config import SeparatorConfig
 from dannasep.engine.separation.estimators import StemEstimator
 from dannasep.engine.separation.naming import OutputNaming
 from dannasep.engine.separation.runner import Progress, separate_array, separate_stream
 from dannasep.engine.weights.sidecars import find_checkpoints
 
 MODEL_SIZES = ("live", "paper")
-
-
-@dataclass(frozen=True)
-class SeparatorConfig:
-    """What to run. `stems` limits the output (and skips models no kept stem needs)."""
-
-    preset: str | Path = "paper"
-    weights_dir: Path | None = None
-    size: str | None = None
-    wiener_iterations: int = 1
-    precision: str = "auto"
-    stems: tuple[str, ...] = SOURCES
-    allow_untrained: bool = True
-    channel_policy: str = "downmix"
-    threads: int | None = None  # torch CPU threads for this process; None leaves the current setting
 
 
 @dataclass(frozen=True)

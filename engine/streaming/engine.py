@@ -69,7 +69,8 @@ class LiveEngine:
         self.notes: list[str] = []
         if config.source is not None:
             with AudioInput.open(config.source) as source:
-                self.audio = source.read_all().T.copy()
+                self.audio = self._song_buffer(source.length)
+                source.read_into(self.audio)
                 self.notes = list(source.notes)
             if config.loop:
                 initial = replace(
@@ -91,6 +92,10 @@ class LiveEngine:
         """The audio backend in use once started: "jack" (our own client) or "portaudio"."""
         self._device_lost = False
         self.recording_lost_frames = 0
+
+    def _song_buffer(self, length: int) -> np.ndarray:
+        """Where the song is decoded to: (length, 2) float32."""
+        return np.empty((length, 2), dtype=np.float32)
 
     @property
     def finished(self) -> bool:
@@ -240,13 +245,7 @@ class LiveEngine:
     def _open_stream(self, sd, output, input_device, out_channels: int) -> None:
         cfg = self.config
         self._prepare_callback()
-        kwargs = dict(
-            samplerate=SAMPLE_RATE,
-            blocksize=cfg.blocksize,
-            dtype="float32",
-            callback=self.callback,
-            finished_callback=None,
-        )
+        kwargs = dict(samplerate=SAMPLE_RATE, blocksize=cfg.blocksize, dtype="float32", callback=self.callback)
         try:
             if input_device is None:
                 self._stream = sd.OutputStream(device=output.index, channels=out_channels, **kwargs)

@@ -28,7 +28,7 @@ def stems():
 
 def _cache(stems, final_until: int) -> StemCache:
     length = stems[0].shape[-1]
-    cache = StemCache.create(np.zeros((2, length), np.float32), len(MODELS), PAGE, cache_mb=64)
+    cache = StemCache.create(length, len(MODELS), PAGE, cache_mb=64)
     keep = lambda _page: -np.inf  # noqa: E731
     cache.write(0, [s[..., :final_until] for s in stems], final=True, evict_order=keep)
     if final_until < length:

@@ -207,7 +207,10 @@ def test_bf16_networks_stay_close_to_fp32_and_return_float32(arch):
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
-    import dannasep.engine.models.cpu_inference as cpu
+    import dannasep.engine.cpu_features as cpu
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own detection, the oracle
+    assert cpu.native_bf16() == any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
     for native, expected in [(True, "bf16"), (False, "fp32")]:
         monkeypatch.setattr(cpu, "native_bf16", lambda native=native: native)

@@ -15,6 +15,7 @@ from audio_fixtures import write_song
 from test_live import _cli, _recorded
 
 from dannasep.engine.audio.jack_server import jack_server
+from dannasep.engine.bench.render_agreement import AgreementConfig, format_agreement, run_agreement
 from dannasep.engine.bench.render_ahead import RenderBenchConfig, format_render_table, run_render_case
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetWeight
@@ -234,6 +235,8 @@ def test_cli_plays_files_by_render_ahead_and_reports_it(jack, tmp_path):
     assert summary["first_sound_ms"] > 0 and summary["cache_mb"] > 0 and summary["seek_ms"] is None
     assert summary["lead_seconds"]["min"] <= summary["lead_seconds"]["median"]
     assert isinstance(summary["engine_underruns"], int)
+    quick = sum(stop - start for start, stop in summary["quick_played"])
+    assert quick == pytest.approx(summary["quick_seconds_played"], abs=0.01)
     assert np.array_equal(_recorded(tmp_path / "rec")["dry"][: len(song)], song)
 
 
@@ -253,6 +256,35 @@ def test_render_ahead_bench_case_reports_a_real_run(tmp_path):
     assert row.seek_ms is not None and 0 < row.seek_ms[0] <= row.seek_ms[1]
     assert row.lead_seconds is not None and row.lead_seconds[0] <= row.lead_seconds[1]
     assert row.render_rtf > 0 and row.cpu_percent > 0 and min(row.ram_mb) > 100
+    assert row.ram_together_mb > 100 and row.offline_ram_mb is None
     assert row.cache_mb == pytest.approx(10.0 * SAMPLE_RATE * 32 / 2**20, rel=0.1)
     table = format_render_table([row], bench, "test machine")
     assert "demucs-only.toml | live | 10 s | 256 |" in table and "render-ahead" in table and "test machine" in table
+
+
+@pytest.mark.slow
+def test_agreement_bench_scores_what_played_against_dannasep_separate(jack, tmp_path):
+    """`dannasep bench agreement` on a short song: the parts the offline plan rendered equal the
+    offline output on both sides of a mid-song preset switch, quick parts are scored apart."""
+    write_song(tmp_path / "song.wav", 20.0, seed=16)
+    first = _preset(tmp_path / "first.toml", WEIGHTS)
+    second = _preset(tmp_path / "second.toml", {"xumx": (0.9, 0.5, 0.5, 0.1), "demucs": (0.1, 0.5, 0.5, 0.9)})
+    config = AgreementConfig(
+        song=tmp_path / "song.wav",
+        preset=str(first),
+        switch_to=str(second),
+        switch_at=12.0,
+        threads=THREADS,
+        render=RenderAheadSettings(fallback_rtf=1e9),
+    )
+    report = run_agreement(config)
+    assert report.dry_exact and 12.0 <= report.switched_at < 19.0
+    rows = {(row.weights, row.part): row for row in report.rows}
+    assert sum(row.seconds for row in report.rows) == pytest.approx(20.0 - 2 * 256 / SAMPLE_RATE, abs=1e-3)
+    assert rows[(str(second), "plan")].seconds > 0  # by then the plan has rendered the song on any machine
+    for row in report.rows:
+        if row.part == "plan" and row.seconds > 0:
+            assert min(row.sdr.values()) > 60, row
+    assert rows[(str(first), "quick")].seconds == pytest.approx(report.quick_seconds, abs=0.01)
+    table = format_agreement(report, config, "test machine")
+    assert "| offline plan |" in table and "test machine" in table
