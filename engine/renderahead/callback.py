@@ -4,8 +4,14 @@ inference lanes.
 
 Until the cache holds the next block the playhead waits in silence (like a video buffering); a
 block missing after sound started counts as an engine under-run. Only blocks that played reach
-the recorder, so a recording is the song's stems without the buffering gaps. After a fallback to
-streaming, every block goes to the streaming callback instead.
+the recorder, so a recording is the song's stems without the buffering gaps.
+
+A fallback to streaming hands over without a gap where the cache allows (`hand_over`): the
+streaming callback runs in this one's shadow, fed the song `latency` ahead of the playhead, unheard
+and unrecorded, until its output reaches the playhead; from that block on it plays (faded in from
+the cached stems over that block), so the song goes on seamlessly. A seek, or a block the cache
+does not hold, hands over at once; the streaming output then starts after what is left of its
+latency.
 """
 
 import time
@@ -16,6 +22,7 @@ from dannasep.engine.renderahead import cache as slots
 from dannasep.engine.renderahead.cache import StemCache
 from dannasep.engine.renderahead.playback import QUALITY_QUICK, CachePlayer
 from dannasep.engine.streaming.audio_callback import MAX_BLOCK, AudioCallback, CallbackSetup, ControlSlot
+from dannasep.engine.streaming.mixer import N_STRIPS
 
 SEEKS_KEPT = 256
 QUICK_SPANS_KEPT = 4096
@@ -33,7 +40,15 @@ class RenderAheadCallback(AudioCallback):
         self.source = CachePlayer(setup.audio, cache, weights.latest(), MAX_BLOCK)
         self._seek_asked = seek_asked
         self.streaming: AudioCallback | None = None
-        """Set on a fallback: it plays every block from then on."""
+        """Set when a fallback's hand-over is done: it plays every block from then on."""
+        self.shadow: AudioCallback | None = None
+        """A streaming callback being handed over to (see the module docstring)."""
+        self._shadow_out = np.zeros(MAX_BLOCK * 2 * (N_STRIPS + 1), dtype=np.float32)
+        """The shadow's unheard device output: room for every strip and the mix."""
+        self.handed_over_at: int | None = None
+        """Stream position (of what played, as a recording holds it) where streaming took over."""
+        self.handover_gap = 0
+        """Samples of silence the streaming output began with at the take-over (0: seamless)."""
         self.sounding = False
         self.asked_at = time.monotonic()
         """When the current wait for sound began (start or seek)."""
@@ -56,6 +71,27 @@ class RenderAheadCallback(AudioCallback):
         else:
             super().block(indata, outdata, frames, underflow)
 
+    def hand_over(self, streaming: AudioCallback) -> None:
+        """From the next block, run `streaming` in this callback's shadow until it can take over
+        (called from a control thread; its recorder waits for the take-over)."""
+        streaming.recorder = None
+        self.shadow = streaming
+
+    def _take_over(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
+        streaming, self.shadow = self.shadow, None
+        self.handed_over_at = self.position
+        self.handover_gap = max(0, streaming.setup.latency - streaming.position)
+        streaming.recorder = self.recorder
+        self.streaming = streaming
+        streaming.block(indata, outdata, frames, underflow)
+
+    def _clock_shadow(self, song_position: int, frames: int, channels: int) -> None:
+        """Run the shadow on the block just played from `song_position`, its output unheard."""
+        shadow = self.shadow
+        if shadow.position == 0:  # its output at stream position q is the song at song_position + q
+            shadow.player.start_ahead(song_position, shadow.setup.latency)
+        shadow.block(None, self._shadow_out[: frames * channels].reshape(frames, channels), frames, False)
+
     def publish_transport(self) -> None:
         """Tell the renderer where the playhead goes and what loops (it reads these in order)."""
         control = self.cache.control
@@ -68,6 +104,8 @@ class RenderAheadCallback(AudioCallback):
         now = self._begin_block(underflow)
         transport = self.control.state.transport
         source = self.source
+        if self.shadow is not None and transport.seek_id != self._seek_id:
+            return self._take_over(indata, outdata, frames, underflow)
         if transport.seek_id != self._seek_id:
             self._seek_id = transport.seek_id
             source.seek(transport.seek_to)
@@ -84,7 +122,10 @@ class RenderAheadCallback(AudioCallback):
         if weights is not source.weights:
             source.weights, self.weights_taken_at = weights, self.position
         out = self._output_block[:frames]
+        song_position = source.wanted
         if not source.play_block(out):
+            if self.shadow is not None:
+                return self._take_over(indata, outdata, frames, underflow)
             outdata.fill(0.0)
             if self.sounding:
                 self._count_xrun(self.position)
@@ -92,6 +133,11 @@ class RenderAheadCallback(AudioCallback):
             return
         if not self.sounding:
             self._heard(now)
+        if self.shadow is not None:
+            if self.shadow.position >= self.shadow.setup.latency:  # its output has reached the playhead
+                self.shadow.cross_fade_from(out)
+                return self._take_over(indata, outdata, frames, underflow)
+            self._clock_shadow(song_position, frames, outdata.shape[1])
         if source.quality == QUALITY_QUICK:
             self._log_quick(frames)
         self._play(out, outdata)

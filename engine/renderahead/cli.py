@@ -67,6 +67,7 @@ def render_ahead_summary(engine: LiveEngine, final: EngineStatus) -> dict:
     return {
         "mode": final.mode,
         "fallback": final.fallback or None,
+        "fallback_gap_ms": None if final.fallback_gap_ms is None else round(final.fallback_gap_ms, 1),
         "first_sound_ms": None if final.first_sound_ms is None else round(final.first_sound_ms, 1),
         "seek_ms": _median_max(final.seek_ms),
         "lead_seconds": None if leads is None else {"min": round(leads[0], 2), "median": round(leads[1], 2)},

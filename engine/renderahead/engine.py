@@ -50,6 +50,8 @@ class RenderAheadStatus(EngineStatus):
     final: list[tuple[float, float]] = field(default_factory=list)
     """The part of `rendered` the offline plan made (the rest came from quick chunks)."""
     quick_seconds_played: float = 0.0
+    fallback_gap_ms: float | None = None
+    """After a fallback: the silence between the cache's last block and the streaming output."""
     quick_played: list[tuple[float, float]] = field(default_factory=list)
     """Spans of what played (seconds from the start of playing, as a recording holds it) that came
     from quick chunks rather than the offline plan."""
@@ -234,6 +236,7 @@ class RenderAheadEngine(LiveEngine):
             rendered=self.rendered_spans() if self.mode == MODE_RENDER else [],
             final=self.rendered_spans(final=True) if self.mode == MODE_RENDER else [],
             quick_seconds_played=played.quick_frames_played / SAMPLE_RATE if played is not None else 0.0,
+            fallback_gap_ms=1000 * played.handover_gap / SAMPLE_RATE if played and played.streaming else None,
             quick_played=[(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in played.quick_played_spans()] if played else [],
         )
 
@@ -278,17 +281,17 @@ class RenderAheadEngine(LiveEngine):
             self.fall_back(f"the render could not keep ahead (real-time factor {rtf:.2f})")
 
     def fall_back(self, reason: str) -> None:
-        """Go on with the streaming engine from the playhead: stop the render, start inference; the
-        render callback hands every block to a streaming callback from then on."""
+        """Go on with the streaming engine: start its inference while the render still fills the
+        cache, then stop the render and hand the audio over to a streaming callback at the playhead
+        (without a gap where the cache holds the streaming latency; see callback.py)."""
         self.fallback = reason
+        LiveEngine._start_worker(self)  # the cache plays on (and the render goes on) while the models load
+        self.control.unsubscribe(self._on_change)  # _start_worker subscribed it a second time
         self._stop_renderer()
-        self.control.unsubscribe(self._on_change)
         self.mode = MODE_STREAM
-        LiveEngine._start_worker(self)  # the cache plays on while the streaming models load
         self.latency_changed()
         streaming = AudioCallback(self._callback_setup(), self._slot)
         streaming.player.set_loop(self.control.state.transport.loop)
-        streaming.player.seek(self.render_callback.source.wanted / SAMPLE_RATE)
         self._slot.publish(BlockControl.of(self.control.state))
+        self.render_callback.hand_over(streaming)
         self.callback = streaming
-        self.render_callback.streaming = streaming

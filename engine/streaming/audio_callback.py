@@ -94,6 +94,11 @@ class AudioCallback:
         self._input_block = np.zeros((MAX_BLOCK, 2), dtype=np.float32)
         self._output_block = np.zeros((MAX_BLOCK, len(SOURCES) + 1, 2), dtype=np.float32)
         self._lane_block = np.zeros_like(self._output_block)
+        self.recorder = setup.recorder
+        """Where played blocks go; None while another callback plays (a render-ahead hand-over)."""
+        self._fade_from: np.ndarray | None = None
+        self._frame_index = np.arange(MAX_BLOCK, dtype=np.float32)
+        self._fade_up = np.zeros(MAX_BLOCK, dtype=np.float32)
         self.levels = np.zeros((64, N_STRIPS + 1))
         """Per-block peaks of the strips and the mix, a ring; the newest at level_count - 1."""
         self.level_count = 0
@@ -164,6 +169,9 @@ class AudioCallback:
         self.setup.in_ring.write(self._input(indata, n, transport))
         out = self._output_block[:n]
         self._read_stems(out, self.position - self.setup.latency)
+        if self._fade_from is not None:
+            self._fade_in(out, self._fade_from)
+            self._fade_from = None
         self._play(out, outdata)
         if self._finished_at is not None and self.position >= self._finished_at + self.setup.latency:
             self.finished = True
@@ -181,8 +189,8 @@ class AudioCallback:
         while self.prerolled < samples:
             n = min(MAX_BLOCK, samples - self.prerolled)
             self.setup.in_ring.write(self._input(None, n, transport))
-            if self.setup.recorder is not None:  # a recording's frame i is stream position i
-                self.setup.recorder.push(np.zeros_like(self.mixer.post[:n]))
+            if self.recorder is not None:  # a recording's frame i is stream position i
+                self.recorder.push(np.zeros_like(self.mixer.post[:n]))
             self.prerolled += n
             self.position += n
         return self.prerolled
@@ -205,9 +213,26 @@ class AudioCallback:
         self.mixer.process(out, outdata)
         self.levels[self.level_count % len(self.levels)] = self.mixer.peaks
         self.level_count += 1
-        if self.setup.recorder is not None:
-            self.setup.recorder.push(self.mixer.post[:n])
+        if self.recorder is not None:
+            self.recorder.push(self.mixer.post[:n])
         self.position += n
+
+    def cross_fade_from(self, stems: np.ndarray) -> None:
+        """Fade the next block in from `stems` ((n, 5, 2), the same song samples from another source,
+        held until then) to its own stems, so a hand-over between sources makes no click."""
+        self._fade_from = stems
+
+    def _fade_in(self, out: np.ndarray, stems: np.ndarray) -> None:
+        """out = ramp · out + (1 - ramp) · stems over the block, without allocating."""
+        n = out.shape[0]
+        up = self._fade_up[:n]
+        np.add(self._frame_index[:n], 0.5, out=up)
+        np.divide(up, n, out=up)
+        np.multiply(out, up[:, None, None], out=out)
+        np.subtract(1.0, up, out=up)
+        faded = self._lane_block[:n]
+        np.multiply(stems[:n], up[:, None, None], out=faded)
+        np.add(out, faded, out=out)
 
     def _input(self, indata: np.ndarray | None, n: int, transport) -> np.ndarray:
         """The next n input samples, (n, 2): from the file player, or the device's input."""

@@ -27,6 +27,16 @@ class FilePlayer:
         self.loop: tuple[int, int] | None = None
         self.ended = False
 
+    def start_ahead(self, origin: int, ahead: int) -> None:
+        """Go on from where playing reaches `ahead` samples after song position `origin` (through the
+        loop, if one is set), without a cross-fade: for a player that has played nothing yet."""
+        sample = origin + ahead
+        if self.loop is not None and origin < self.loop[1] <= sample:
+            start, end = self.loop
+            sample = start + (sample - start) % (end - start)
+        self.position, self._jump_to, self._fade_left = min(sample, self.length), None, 0
+        self.ended = False
+
     def seek(self, seconds: float) -> None:
         self._jump_to = min(self.length, max(0, round(seconds * SAMPLE_RATE)))
 

@@ -225,6 +225,40 @@ def test_a_render_that_cannot_keep_ahead_falls_back_to_streaming_and_says_so(jac
     assert np.abs(dry).max() <= np.abs(song).max() + 1e-6
 
 
+def test_a_fallback_with_the_cache_ahead_hands_over_to_streaming_without_a_gap(jack, tmp_path):
+    """The render is declared too slow as soon as it is measured, while the cache already holds
+    more than the streaming latency: streaming runs in the shadow and takes over at the playhead,
+    so the recorded dry mix is the song sample for sample across the switch, and the stems go on."""
+    song = write_song(tmp_path / "song.wav", 30.0, seed=17)
+    demucs = _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)})
+    engine = _engine(tmp_path, demucs, RenderAheadSettings(fallback_rtf=1e-6), timing=LiveTiming(safety=SAMPLE_RATE))
+    engine.control.apply([Pause()])
+    engine.start()
+    try:
+        # paused until the plan has rendered the song, so the cache holds the hand-over on any machine
+        _wait_for(lambda: engine._cache.covered_until(0, final=True) >= len(song), 240.0, engine)
+        engine.control.apply([Play()])
+        _wait_for(lambda: engine.mode == MODE_STREAM, 120.0, engine)
+        _wait_for(lambda: engine.render_callback.streaming is not None, 60.0, engine)
+        assert engine.wait(120.0)
+        status, period = engine.status(), engine.jack_period()
+    finally:
+        engine.stop()
+    callback = engine.render_callback
+    assert status.mode == MODE_STREAM and status.fallback_gap_ms == 0.0
+    assert 0 < callback.handed_over_at < len(song)
+    rec = _recorded(tmp_path / "rec")
+    fade = slice(callback.handed_over_at, callback.handed_over_at + period)  # one block, faded over in float32
+    assert np.allclose(rec["dry"][fade], song[fade], rtol=0, atol=1e-6)
+    rec["dry"][fade] = song[fade]
+    assert np.array_equal(rec["dry"][: len(song)], song), "the song did not go on seamlessly"
+    after = slice(callback.handed_over_at, len(song))
+    for stem in SOURCES:  # the streaming stems play on: each stem still sums with the others to the song
+        assert np.abs(rec[stem][after]).max() > 0, stem
+    residual = sum(rec[stem][after] for stem in SOURCES) - song[after]
+    assert _sdr(song[after].T, (song[after] + residual).T) > 10
+
+
 def test_cli_plays_files_by_render_ahead_and_reports_it(jack, tmp_path):
     song = write_song(tmp_path / "song.wav", 4.0, seed=15)
     demucs = _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)})
