@@ -25,6 +25,7 @@ import soundfile as sf
 import torch
 
 from dannasep.engine.audio.writer import AudioFormat
+from dannasep.engine.bench import PEER_CASES as CASES
 from dannasep.engine.bench.ram_worker import own_peak_rss_kib
 from dannasep.engine.bench.seeded_models import build_ours
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
@@ -36,7 +37,6 @@ from dannasep.engine.separation.naming import OutputNaming
 from dannasep.engine.separation.runner import separate_array
 from dannasep.engine.separation.separator import LoadedModel, Separator, SeparatorConfig
 
-CASES = ("demucs_v2", "xumx", "fusion")
 SIDES = ("ours", "peer")
 MODES = ("time", "file")
 OUT_OF_MEMORY = 3

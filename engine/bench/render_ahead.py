@@ -74,6 +74,8 @@ class RenderBenchRow:
     dropped: tuple[str, ...]
     mode: str
     fallback: str
+    fallback_gap_ms: float | None
+    """After a fallback: the silence at the hand-over to streaming."""
     render_rtf: float
     cpu_percent: float
     ram_mb: tuple[float, float]
@@ -145,6 +147,7 @@ def run_render_case(config: RenderBenchConfig, preset: str, size: str, source: P
         dropped=status.dropped,
         mode=status.mode,
         fallback=status.fallback,
+        fallback_gap_ms=status.fallback_gap_ms,
         render_rtf=status.render_rtf,
         cpu_percent=100 * cpu / wall,
         ram_mb=ram,
@@ -192,7 +195,8 @@ def format_render_table(rows: list[RenderBenchRow], config: RenderBenchConfig, m
     for r in rows:
         seek = "-" if r.seek_ms is None else f"{r.seek_ms[0]:.0f} / {r.seek_ms[1]:.0f} ms"
         lead = "-" if r.lead_seconds is None else f"{r.lead_seconds[0]:.1f} / {r.lead_seconds[1]:.1f} s"
-        mode = r.mode if not r.fallback else f"stream ({r.fallback})"
+        gap = "" if r.fallback_gap_ms is None else f"; hand-over gap {r.fallback_gap_ms:.0f} ms"
+        mode = r.mode if not r.fallback else f"stream ({r.fallback}{gap})"
         lines.append(
             f"| {r.preset} | {r.size} | {r.file_seconds:.0f} s | {r.blocksize} | {_ms(r.first_sound_ms)} "
             f"| {seek} | {lead} | {r.underruns} / {r.device_underflows} | {', '.join(r.dropped) or '-'} "

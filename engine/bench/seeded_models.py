@@ -9,16 +9,16 @@ import torch
 
 from dannasep.engine.models.base import SeparationNet, build_model
 from dannasep.engine.models.configs import load_model_config
+from dannasep.engine.separation.config import MODEL_SIZES
 
 SEED = 0
-SIZES = ("paper", "live")
 
 
 def build_ours(architecture: str, size: str) -> SeparationNet:
     """Our network with seeded random weights, in eval mode and in the standard memory layout
     (callers that run our pipeline apply `prepare_for_cpu_inference`)."""
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {', '.join(SIZES)}, not {size!r}")
+    if size not in MODEL_SIZES:
+        raise ValueError(f"size must be one of {', '.join(MODEL_SIZES)}, not {size!r}")
     torch.manual_seed(SEED)
     if architecture == "demucs_v2" and size == "live":
         return _live_demucs_v2().eval()

@@ -4,8 +4,7 @@ Markdown tables."""
 import argparse
 from pathlib import Path
 
-from dannasep.engine.bench.peers_worker import CASES
-from dannasep.engine.bench.seeded_models import SIZES
+from dannasep.engine.bench import PEER_CASES as CASES
 from dannasep.engine.cli.common import (
     add_live_timing_options,
     add_precision_option,
@@ -15,6 +14,7 @@ from dannasep.engine.cli.common import (
 )
 from dannasep.engine.fusion.presets import load_preset
 from dannasep.engine.renderahead.settings import RenderAheadSettings
+from dannasep.engine.separation.config import MODEL_SIZES
 from dannasep.engine.weights.resolve import choose_weights
 
 
@@ -95,7 +95,7 @@ def add_render_options(live) -> None:
     group.add_argument(
         "--render-sizes",
         nargs="+",
-        choices=SIZES,
+        choices=MODEL_SIZES,
         default=["live", "paper"],
         help="network sizes; where the weights folder has no checkpoint of a size, seeded random networks "
         "(the time does not depend on their values)",
@@ -164,7 +164,7 @@ The defaults take about half an hour on 2 cores; a quick look:
     )
     peers.add_argument(
         "--size",
-        choices=SIZES,
+        choices=MODEL_SIZES,
         default="paper",
         help="model configs: paper (the peers' released sizes) or live (quick; Demucs v2 then takes the "
         "live Demucs' width and depth) (default: paper)",
@@ -207,7 +207,7 @@ def run_live(args) -> int:
     from dannasep.engine.bench.live import LiveBenchConfig, run_live_bench
     from dannasep.engine.bench.render_ahead import RenderBenchConfig
 
-    set_threads(1)  # the audio process needs little; the inference process has its own threads
+    # no torch here: the audio process of the render-ahead cases is this one, measured as `dannasep live`'s
     presets = [*args.presets, *args.render_presets]
     models = dict.fromkeys(m for preset in presets for m in load_preset(preset).models)
     weights = choose_weights(args.weights, models, streaming=True)
@@ -284,7 +284,7 @@ def add_agreement_parser(kinds) -> None:
     agreement.add_argument(
         "--weights", metavar="NAME-or-DIR", help="as for `dannasep live` (default: the shipped live-size weights)"
     )
-    agreement.add_argument("--size", choices=SIZES, help="network size (default: as `dannasep live` chooses)")
+    agreement.add_argument("--size", choices=MODEL_SIZES, help="network size (default: as `dannasep live` chooses)")
     agreement.add_argument("--threads", type=int, default=2, help="render and separation threads")
     add_precision_option(agreement)
     agreement.add_argument("--out", type=Path, help="also write the table to this Markdown file")

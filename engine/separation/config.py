@@ -6,6 +6,9 @@ from pathlib import Path
 
 from dannasep.engine.constants import SOURCES
 
+MODEL_SIZES = ("live", "paper")
+"""The network configs each architecture has (`dannasep models`)."""
+
 
 @dataclass(frozen=True)
 class SeparatorConfig:

@@ -30,13 +30,11 @@ from dannasep.engine.models.checkpoint import load_checkpoint
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
 from dannasep.engine.paths import shipped_weights_dir
-from dannasep.engine.separation.config import SeparatorConfig
+from dannasep.engine.separation.config import MODEL_SIZES, SeparatorConfig
 from dannasep.engine.separation.estimators import StemEstimator
 from dannasep.engine.separation.naming import OutputNaming
 from dannasep.engine.separation.runner import Progress, separate_array, separate_stream
 from dannasep.engine.weights.sidecars import find_checkpoints
-
-MODEL_SIZES = ("live", "paper")
 
 
 @dataclass(frozen=True)
