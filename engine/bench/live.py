@@ -11,6 +11,7 @@ by the audio process and the inference processes together (100 % = one core), an
 resident memory of the audio process and of the inference processes together (VmHWM).
 """
 
+import gc
 import os
 import tempfile
 import time
@@ -201,5 +202,6 @@ def run_live_bench(config: LiveBenchConfig, render=None, log=print) -> str:
                     f"block {render.blocksize}: playing {render.seconds:.0f} s with {render.seeks} seeks"
                 )
                 rows.append(run_render_case(render, preset, size, source))
+                gc.collect()  # the case's engine and its cache mapping, before the next case measures memory
             tables.append(format_render_table(rows, render, machine_description()))
     return "\n\n".join(tables)

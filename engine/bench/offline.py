@@ -10,8 +10,6 @@ included; a short timed input fits in one chunk and pays neither).
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,9 +20,9 @@ import soundfile as sf
 import torch
 
 from dannasep.engine.allocator import preloaded_library
+from dannasep.engine.bench.file_run import FileRun, offline_file_run
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.fusion.presets import FusionPreset, load_preset, make_preset
-from dannasep.engine.lifeline import subprocess_options
 from dannasep.engine.models.configs import load_model_config
 from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference, resolve_precision
 from dannasep.engine.separation.estimators import StemEstimator
@@ -46,14 +44,6 @@ class BenchRow:
     rtf: float
     rtf_runs: list[float]
     file_runs: dict[int, "FileRun"]
-
-
-@dataclass(frozen=True)
-class FileRun:
-    """A file-to-file separation in a fresh process."""
-
-    peak_ram_mb: float
-    rtf: float
 
 
 def model_cases(sizes: tuple[str, ...]) -> list[BenchCase]:
@@ -104,17 +94,6 @@ def file_run(case: BenchCase, minutes: int, threads: int, precision: str, workdi
                 f.write((0.1 * rng.standard_normal((SAMPLE_RATE * 10, 2))).astype(np.float32))
     preset_arg = str(case.preset.path) if case.preset.path else ",".join(case.preset.models)
     return offline_file_run(path, preset_arg, case.size, threads, precision, workdir / "out")
-
-
-def offline_file_run(path: Path, preset: str, size: str, threads: int, precision: str, out: Path) -> FileRun:
-    """Peak RSS and RTF of `dannasep separate`'s path in a subprocess (ram_worker), file to file."""
-    cmd = [sys.executable, "-m", "dannasep.engine.bench.ram_worker", str(path), preset, size, str(threads)]
-    cmd += [precision, str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, **subprocess_options())
-    values = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    if done.returncode != 0 or not {"peak_rss_kib", "rtf"} <= values.keys():
-        raise RuntimeError(f"RAM worker failed for {preset} at {size} size: {done.stderr[-500:]}")
-    return FileRun(int(values["peak_rss_kib"]) / 1024.0, float(values["rtf"]))
 
 
 def machine_description() -> str:

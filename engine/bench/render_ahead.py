@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dannasep.engine.audio.jack_server import jack_server
+from dannasep.engine.bench.file_run import offline_file_run
 from dannasep.engine.bench.live import peak_rss_mb, process_cpu_seconds
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.control.commands import Seek
@@ -167,8 +168,6 @@ def pss_mb(pid: int) -> float:
 
 
 def _offline_peak(config: RenderBenchConfig, preset: str, size: str, source: Path) -> float:
-    from dannasep.engine.bench.offline import offline_file_run  # torch: kept out of the audio process
-
     fusion = load_preset(preset)
     recipe = str(fusion.path) if fusion.path else ",".join(fusion.models)
     with tempfile.TemporaryDirectory(prefix="dannasep-bench-") as out:

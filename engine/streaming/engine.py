@@ -317,6 +317,7 @@ class LiveEngine:
             shm.close()
             shm.unlink()
             self._control_shm = None
+        gc.unfreeze()  # what the start froze can go once unreferenced (the app opens song after song)
         return recorded
 
     def __enter__(self) -> "LiveEngine":
