@@ -5,8 +5,10 @@ As in test_live.py, these tests check behaviour, not speed: one inference thread
 on what was played (only blocks that played are recorded, so a recording is the song's stems
 whatever the machine's load), never on timings or under-run counts (`dannasep bench live`)."""
 
+import gc
 import json
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +259,20 @@ def test_a_fallback_with_the_cache_ahead_hands_over_to_streaming_without_a_gap(j
         assert np.abs(rec[stem][after]).max() > 0, stem
     residual = sum(rec[stem][after] for stem in SOURCES) - song[after]
     assert _sdr(song[after].T, (song[after] + residual).T) > 10
+
+
+def test_a_stopped_engine_and_its_stem_cache_are_freed(jack, tmp_path):
+    """The start freezes the garbage collector's view of everything it made (no long collections
+    during playback); the stop must undo that, or every song the app opens stays mapped."""
+    write_song(tmp_path / "song.wav", 4.0, seed=18)
+    engine = _engine(tmp_path, _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)}))
+    engine.start()
+    assert engine.wait(120.0)
+    engine.stop()
+    cache = weakref.ref(engine._cache)
+    del engine
+    gc.collect()
+    assert cache() is None, "the stopped engine's stem cache is still alive"
 
 
 def test_cli_plays_files_by_render_ahead_and_reports_it(jack, tmp_path):
