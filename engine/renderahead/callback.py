@@ -71,6 +71,9 @@ class RenderAheadCallback(AudioCallback):
         else:
             super().block(indata, outdata, frames, underflow)
 
+    def heard(self) -> AudioCallback:
+        return self.streaming if self.streaming is not None else self
+
     def hand_over(self, streaming: AudioCallback) -> None:
         """From the next block, run `streaming` in this callback's shadow until it can take over
         (called from a control thread; its recorder waits for the take-over)."""

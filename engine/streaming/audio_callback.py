@@ -217,6 +217,10 @@ class AudioCallback:
             self.recorder.push(self.mixer.post[:n])
         self.position += n
 
+    def heard(self) -> "AudioCallback":
+        """The callback whose blocks are heard: this one (render-ahead's hands over to a streaming one)."""
+        return self
+
     def cross_fade_from(self, stems: np.ndarray) -> None:
         """Fade the next block in from `stems` ((n, 5, 2), the same song samples from another source,
         held until then) to its own stems, so a hand-over between sources makes no click."""
@@ -291,10 +295,14 @@ class LevelReader:
 
     def __init__(self, callback: AudioCallback):
         self._callback = callback
-        self._seen = callback.level_count
+        self._source = callback.heard()
+        self._seen = self._source.level_count
 
     def __call__(self) -> np.ndarray:
-        ring, count = self._callback.levels, self._callback.level_count
+        source = self._callback.heard()
+        if source is not self._source:  # a hand-over: the new callback's meters from their start
+            self._source, self._seen = source, 0
+        ring, count = source.levels, source.level_count
         fresh = min(count - self._seen, len(ring))
         self._seen = count
         if fresh <= 0:

@@ -239,9 +239,13 @@ def test_a_fallback_with_the_cache_ahead_hands_over_to_streaming_without_a_gap(j
     try:
         # paused until the plan has rendered the song, so the cache holds the hand-over on any machine
         _wait_for(lambda: engine._cache.covered_until(0, final=True) >= len(song), 240.0, engine)
+        meters = engine.level_reader()
         engine.control.apply([Play()])
         _wait_for(lambda: engine.mode == MODE_STREAM, 120.0, engine)
         _wait_for(lambda: engine.render_callback.streaming is not None, 60.0, engine)
+        meters()
+        time.sleep(0.5)
+        assert meters().max() > 0, "the meters stopped at the hand-over"
         assert engine.wait(120.0)
         status, period = engine.status(), engine.jack_period()
     finally:
