@@ -6,8 +6,8 @@ Threads and processes:
 - the audio callback (callback.py): reads the cache at the playhead, fuses with the current
   weights, mixes. Latency is 0: the playhead is what is heard.
 - the controlling thread (CLI, GUI) calls `check_health`, which also watches the render's speed:
-  when it cannot keep ahead (render real-time factor above `fallback_rtf`), the engine stops the
-  render process and goes on with the streaming engine from the playhead (after its latency).
+  when it cannot keep ahead (render real-time factor above `fallback_rtf`), the engine starts the
+  streaming engine, stops the render process and hands the audio over at the playhead (`fall_back`).
 """
 
 import multiprocessing
