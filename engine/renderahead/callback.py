@@ -79,6 +79,8 @@ class RenderAheadCallback(AudioCallback):
         (called from a control thread; its recorder waits for the take-over)."""
         streaming.recorder = None
         self.shadow = streaming
+        if self.finished:  # the song ended before the hand-over began: so did playback
+            streaming.finished = True
 
     def _take_over(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
         streaming, self.shadow = self.shadow, None
@@ -147,6 +149,8 @@ class RenderAheadCallback(AudioCallback):
         self.cache.control[slots.PLAYHEAD] = source.wanted
         if source.ended:
             self.finished = True
+            if self.shadow is not None:  # the song ended before the hand-over: so did playback
+                self.shadow.finished = True
 
     def _log_quick(self, frames: int) -> None:
         self.quick_frames_played += frames

@@ -265,6 +265,25 @@ def test_a_fallback_with_the_cache_ahead_hands_over_to_streaming_without_a_gap(j
     assert _sdr(song[after].T, (song[after] + residual).T) > 10
 
 
+def test_a_song_that_ends_before_the_hand_over_ends_playback(jack, tmp_path):
+    """A fallback (here while paused) whose streaming output has not reached the playhead when
+    the song ends: playback ends (it used to wait for the streaming callback, which never took over)."""
+    song = write_song(tmp_path / "song.wav", 2.0, seed=19)
+    demucs = _preset(tmp_path / "demucs.toml", {"demucs": (1, 1, 1, 1)})
+    engine = _engine(tmp_path, demucs, RenderAheadSettings(fallback_rtf=1e-6, fallback_after=0.0))
+    engine.control.apply([Pause()])
+    engine.start()
+    try:
+        _wait_for(lambda: engine.mode == MODE_STREAM, 240.0, engine)
+        assert engine.latency_samples > len(song)  # the song ends before the streaming output reaches it
+        engine.control.apply([Play()])
+        assert engine.wait(60.0), "playback never ended"
+    finally:
+        engine.stop()
+    assert engine.render_callback.streaming is None
+    assert np.array_equal(_recorded(tmp_path / "rec")["dry"][: len(song)], song)
+
+
 def test_a_stopped_engine_and_its_stem_cache_are_freed(jack, tmp_path):
     """The start freezes the garbage collector's view of everything it made (no long collections
     during playback); the stop must undo that, or every song the app opens stays mapped."""
