@@ -46,6 +46,12 @@ def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
+def logged_spans(log: np.ndarray, count: int) -> list[tuple[int, int]]:
+    """The spans a ring `log` ((kept, 2) int64) holds once `count` were logged into it, oldest first."""
+    kept = log.shape[0]
+    return [(int(log[i % kept, 0]), int(log[i % kept, 1])) for i in range(max(0, count - kept), count)]
+
+
 def pack(lo: int, hi: int) -> int:
     return (lo << 32) | hi
 
@@ -244,9 +250,7 @@ class StemCache:
 
     def quick_spans(self) -> list[tuple[int, int]]:
         """Song spans [start, stop) rendered by quick chunks (the latest QUICK_LOG)."""
-        count = int(self.counters[QUICK_LOGGED])
-        rows = range(max(0, count - QUICK_LOG), count)
-        return [tuple(int(v) for v in self.quick_log[i % QUICK_LOG]) for i in rows]
+        return logged_spans(self.quick_log, int(self.counters[QUICK_LOGGED]))
 
     # -- the audio callback's side ----------------------------------------------------------------
     def fuse_into(self, start: int, out: np.ndarray, weights: np.ndarray, scratch: np.ndarray) -> int:

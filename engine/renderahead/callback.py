@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from dannasep.engine.renderahead import cache as slots
-from dannasep.engine.renderahead.cache import StemCache
+from dannasep.engine.renderahead.cache import StemCache, logged_spans
 from dannasep.engine.renderahead.playback import QUALITY_QUICK, CachePlayer
 from dannasep.engine.streaming.audio_callback import MAX_BLOCK, AudioCallback, CallbackSetup, ControlSlot
 from dannasep.engine.streaming.mixer import N_STRIPS
@@ -66,7 +66,9 @@ class RenderAheadCallback(AudioCallback):
         self.publish_transport()
 
     def block(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
-        if self.streaming is not None:
+        if self.stopped:  # whichever callback was playing, nothing plays once the engine stops
+            outdata.fill(0.0)
+        elif self.streaming is not None:
             self.streaming.block(indata, outdata, frames, underflow)
         else:
             super().block(indata, outdata, frames, underflow)
@@ -79,8 +81,6 @@ class RenderAheadCallback(AudioCallback):
         (called from a control thread; its recorder waits for the take-over)."""
         streaming.recorder = None
         self.shadow = streaming
-        if self.finished:  # the song ended before the hand-over began: so did playback
-            streaming.finished = True
 
     def _take_over(self, indata: np.ndarray | None, outdata: np.ndarray, frames: int, underflow: bool) -> None:
         streaming, self.shadow = self.shadow, None
@@ -149,8 +149,6 @@ class RenderAheadCallback(AudioCallback):
         self.cache.control[slots.PLAYHEAD] = source.wanted
         if source.ended:
             self.finished = True
-            if self.shadow is not None:  # the song ended before the hand-over: so did playback
-                self.shadow.finished = True
 
     def _log_quick(self, frames: int) -> None:
         self.quick_frames_played += frames
@@ -163,12 +161,7 @@ class RenderAheadCallback(AudioCallback):
 
     def quick_played_spans(self) -> list[tuple[int, int]]:
         """The logged spans, oldest first (read from a control thread: the newest may still grow)."""
-        count = self.quick_played_count
-        rows = range(max(0, count - QUICK_SPANS_KEPT), count)
-        return [
-            (int(self.quick_played[i % QUICK_SPANS_KEPT, 0]), int(self.quick_played[i % QUICK_SPANS_KEPT, 1]))
-            for i in rows
-        ]
+        return logged_spans(self.quick_played, self.quick_played_count)
 
     def _heard(self, now: float) -> None:
         self.sounding = True

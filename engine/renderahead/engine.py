@@ -294,4 +294,3 @@ class RenderAheadEngine(LiveEngine):
         streaming.player.set_loop(self.control.state.transport.loop)
         self._slot.publish(BlockControl.of(self.control.state))
         self.render_callback.hand_over(streaming)
-        self.callback = streaming

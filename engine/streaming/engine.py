@@ -86,7 +86,7 @@ class LiveEngine:
         self._lanes: list[InferenceLane] = []
         self._slot = ControlSlot(BlockControl.of(initial))
         self.callback: AudioCallback | None = None
-        """The audio callback, from the moment the device opens."""
+        """The device's audio callback, from the moment it opens; `heard()` is the one playing."""
         self._recorder: Recorder | None = None
         self.backend = "portaudio"
         """The audio backend in use once started: "jack" (our own client) or "portaudio"."""
@@ -99,7 +99,7 @@ class LiveEngine:
 
     @property
     def finished(self) -> bool:
-        return self.callback is not None and self.callback.finished
+        return self.callback is not None and self.callback.heard().finished
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "LiveEngine":
@@ -339,7 +339,7 @@ class LiveEngine:
         totals = LaneTotals.of(self._lanes)
         hop_seconds = self.config.timing.hop / SAMPLE_RATE
         dropped_mask = self._ctrl[CTRL_DROPPED] if self._ctrl is not None else 0.0
-        callback = self.callback
+        callback = self.callback.heard() if self.callback is not None else None
         player = callback.player if callback is not None else None
         position = player.position if player is not None else (callback.position if callback is not None else 0)
         return EngineStatus(
@@ -381,7 +381,7 @@ class LiveEngine:
         """Raise if the audio device or the inference process went away."""
         if any(lane.process is not None and not lane.process.is_alive() for lane in self._lanes):
             raise DannaSepError("the inference process stopped unexpectedly")
-        last_called = self.callback.last_called if self.callback is not None else time.monotonic()
+        last_called = self.callback.heard().last_called if self.callback is not None else time.monotonic()
         silent_for = time.monotonic() - last_called
         # JACK reports a vanished server (or being dropped by it) through its shutdown callback, so
         # a JACK client kept waiting by a busy machine is not lost; PortAudio only falls silent, and
