@@ -70,6 +70,9 @@ class BackendNet(SeparationNet):
     def min_input_length(self) -> int:
         return self.native.min_input_length(self)
 
+    def time_grid_samples(self) -> int:
+        return self.native.time_grid_samples(self)
+
     def num_parameters(self) -> int:
         return self.runtime_parameters
 

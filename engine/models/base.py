@@ -94,6 +94,13 @@ class SeparationNet(nn.Module):
         """The shortest input (samples) the network accepts (its poolings or strides need)."""
         return 1
 
+    def time_grid_samples(self) -> int:
+        """The shift of the input (samples) that moves every time grid inside the network (STFT
+        frames, strides, poolings, attention blocks) by whole steps: two windows whose starts
+        differ by a multiple of it compute the same features for the samples they share, apart
+        from what their edges change."""
+        return 1
+
     @property
     def normalises_input(self) -> bool:
         """Whether the network standardises its input by the input's own mean and std (Demucs). Its

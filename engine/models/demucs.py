@@ -105,6 +105,9 @@ class DemucsFourDecoders(SeparationNet):
         c = self.config
         return c.stride**c.depth // (2 if c.resample else 1)
 
+    def time_grid_samples(self) -> int:
+        return self.min_lookahead_samples()  # the encoders' total stride, in input samples
+
     def min_input_length(self) -> int:
         c = self.config
         n = 1

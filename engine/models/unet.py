@@ -267,6 +267,10 @@ class UNetAttention(SeparationNet):
         # each level halves the frames; the deepest pooling needs two (centred STFT: 1 + n // hop)
         return (2**self.config.levels - 1) * HOP_LENGTH
 
+    def time_grid_samples(self) -> int:
+        # every level pools frames in pairs, and the attention at the bottom groups its queries
+        return HOP_LENGTH * 2**self.config.levels * self.config.attention_query_frames
+
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
         batch, channels, bins, frames = magnitude.shape
         x = magnitude[:, :, : self.max_bins]

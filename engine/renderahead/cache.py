@@ -4,8 +4,11 @@ the audio process (which creates it and reads it in the audio callback) and the 
 
 The song is cut into pages of `page_frames` samples; the file holds a fixed number of page slots,
 as many as `cache_mb` allows (all the song's pages when it fits). Each slot holds every model's
-four stereo stems for one page. Per page, two ranges say which samples hold data: `any` (a quick
-chunk or the offline plan) and `final` (the offline plan). A range is one int64 packing
+four stereo stems for one page. Per page and model, two ranges say which samples hold data: `any`
+(a quick chunk or the offline plan) and `final` (the offline plan). Models become final one by
+one, each as soon as its own plan chunk is done, so the cheaper networks' offline stems replace
+their quick ones while the costliest network still renders. A sample is playable when every model
+holds data there, and final when every model's data is final. A range is one int64 packing
 (lo << 32) | hi, so a reader sees it change in one store; data is written before its range.
 
 At the cap, the renderer takes the slot of the page the playhead needs last (pages behind it,
@@ -90,7 +93,7 @@ class CacheLayout:
 
     @property
     def _audio(self) -> int:
-        return _aligned(self._tables + 8 * (3 * self.pages + self.slots))
+        return _aligned(self._tables + 8 * ((2 * self.models + 1) * self.pages + self.slots))
 
     @property
     def _stems(self) -> int:
@@ -116,10 +119,14 @@ class StemCache:
         self.counters = buf[8 * WORDS : 16 * WORDS].view(np.int64)
         self.timings = buf[16 * WORDS : 24 * WORDS].view(np.float64)
         self.quick_log = buf[24 * WORDS : 24 * WORDS + 16 * QUICK_LOG].view(np.int64).reshape(QUICK_LOG, 2)
-        tables = buf[layout._tables : layout._tables + 8 * (3 * layout.pages + layout.slots)].view(np.int64)
-        p = layout.pages
-        self.page_slot, self.any_range, self.final_range = tables[:p], tables[p : 2 * p], tables[2 * p : 3 * p]
-        self.slot_page = tables[3 * p :]
+        p, m = layout.pages, layout.models
+        tables = buf[layout._tables : layout._tables + 8 * ((2 * m + 1) * p + layout.slots)].view(np.int64)
+        self.page_slot = tables[:p]
+        self.any_range = tables[p : (m + 1) * p].reshape(m, p)
+        """(models, pages) packed ranges of samples holding data."""
+        self.final_range = tables[(m + 1) * p : (2 * m + 1) * p].reshape(m, p)
+        """(models, pages) packed ranges of samples holding final data."""
+        self.slot_page = tables[(2 * m + 1) * p :]
         self.audio = buf[layout._audio : layout._audio + 8 * layout.length].view(np.float32).reshape(layout.length, 2)
         """(length, 2) the song, float32: the audio process decodes the file into it, the render reads it."""
         self.stems = (
@@ -155,11 +162,15 @@ class StemCache:
         self.slot_page = self.audio = self.stems = self._map = None
 
     # -- which samples hold data -------------------------------------------------------------------
-    def covered_until(self, start: int, final: bool = False, stop: int | None = None) -> int:
-        """The first sample at or after `start` (up to `stop`, default the song's end) that holds no
-        data (no final data when `final`)."""
-        ranges = self.final_range if final else self.any_range
+    def covered_until(self, start: int, final: bool = False, stop: int | None = None, model: int | None = None) -> int:
+        """The first sample at or after `start` (up to `stop`, default the song's end) where some
+        model (only `model`, if given) holds no data (no final data when `final`)."""
+        table = self.final_range if final else self.any_range
         stop = self.length if stop is None else min(stop, self.length)
+        models = range(self.layout.models) if model is None else (model,)
+        return min(self._covered_until(table[m], start, stop) for m in models)
+
+    def _covered_until(self, ranges: np.ndarray, start: int, stop: int) -> int:
         pos = start
         while pos < stop:
             page, offset = divmod(pos, self.page_frames)
@@ -172,7 +183,7 @@ class StemCache:
     def spans(self, final: bool = False) -> list[tuple[int, int]]:
         """Song spans [start, stop) that hold data (final data when `final`), merged, in order."""
         ranges = np.array(self.final_range if final else self.any_range)  # one copy: the renderer writes on
-        lo, hi = ranges >> 32, ranges & LOW_BITS
+        lo, hi = (ranges >> 32).max(axis=0), (ranges & LOW_BITS).min(axis=0)  # where every model holds data
         pages = np.flatnonzero(hi > lo)
         if not pages.size:
             return []
@@ -183,36 +194,47 @@ class StemCache:
         return list(zip(starts[firsts].tolist(), stops[lasts].tolist(), strict=True))
 
     # -- the renderer's side ---------------------------------------------------------------------
-    def write(self, start: int, stems: list[np.ndarray], final: bool, evict_order: Callable[[int], float]) -> int:
-        """Store every model's stems, each (4, 2, n), at song position `start`; returns how many
-        samples were stored (fewer when the cache is full of pages that must stay).
+    def write(
+        self,
+        start: int,
+        stems: list[np.ndarray],
+        final: bool,
+        evict_order: Callable[[int], float],
+        models: list[int] | None = None,
+    ) -> int:
+        """Store stems[i], (4, 2, n), as model models[i]'s (default: every model, in order) at song
+        position `start`; quick stems (not `final`) go only where that model holds no final data.
+        Returns how many samples were stored (fewer when the cache is full of pages that must stay).
 
         evict_order(page) -> how little the playhead needs that page: the page with the largest
         value is taken first, never one valued -inf, nor one needed sooner than `page` itself."""
+        models = list(range(len(stems))) if models is None else models
         n = min(stems[0].shape[-1], self.length - start)
         done = 0
         while done < n:
-            pos = start + done
-            page, offset = divmod(pos, self.page_frames)
+            page, offset = divmod(start + done, self.page_frames)
             k = min(n - done, self.page_frames - offset)
-            if not final:  # quick stems never overwrite final ones
-                final_lo, final_hi = unpack(int(self.final_range[page]))
-                if final_hi > final_lo and final_lo < offset + k and final_hi > offset:
-                    k = max(0, final_lo - offset)
-                    if k == 0:
-                        break
             slot = self._slot_for(page, evict_order)
             if slot < 0:
                 self.counters[CACHE_FULL] += 1
                 break
-            target = self.stems[slot]
-            for m, model_stems in enumerate(stems):
-                target[m, offset : offset + k] = np.moveaxis(model_stems[..., done : done + k], -1, 0)
-            self._extend(self.any_range, page, offset, offset + k)
-            if final:
-                self._extend(self.final_range, page, offset, offset + k)
+            for model, model_stems in zip(models, stems, strict=True):
+                parts = [(offset, offset + k)] if final else self._outside_final(model, page, offset, offset + k)
+                for lo, hi in parts:
+                    source = model_stems[..., done + lo - offset : done + hi - offset]
+                    self.stems[slot, model, lo:hi] = np.moveaxis(source, -1, 0)
+                    self._extend(self.any_range[model], page, lo, hi)
+                    if final:
+                        self._extend(self.final_range[model], page, lo, hi)
             done += k
         return done
+
+    def _outside_final(self, model: int, page: int, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The parts of page offsets [lo, hi) where `model` holds no final data."""
+        final_lo, final_hi = unpack(int(self.final_range[model, page]))
+        if final_hi <= final_lo or final_hi <= lo or final_lo >= hi:
+            return [(lo, hi)]
+        return [(a, b) for a, b in ((lo, final_lo), (final_hi, hi)) if b > a]
 
     @staticmethod
     def _extend(ranges: np.ndarray, page: int, lo: int, hi: int) -> None:
@@ -235,8 +257,8 @@ class StemCache:
                 return -1
             old = int(self.slot_page[slot])
             # forget the old page before its slot is reused: ranges first, then the mapping
-            self.any_range[old] = 0
-            self.final_range[old] = 0
+            self.any_range[:, old] = 0
+            self.final_range[:, old] = 0
             self.page_slot[old] = -1
             self.counters[EVICTIONS] += 1
         self.slot_page[slot] = page
@@ -255,8 +277,8 @@ class StemCache:
     # -- the audio callback's side ----------------------------------------------------------------
     def fuse_into(self, start: int, out: np.ndarray, weights: np.ndarray, scratch: np.ndarray) -> int:
         """out (n, 4, 2) = Σ_models weights[m] · stems[m] over song samples [start, start + n);
-        weights: (models, 4, 1). No allocation of buffers. Returns 2 if every sample was final, 1 if
-        some were quick, 0 (out undefined) if some held no data. Samples past the song's end are 0."""
+        weights: (models, 4, 1). No allocation of buffers. Returns 2 if every model's samples were
+        final, 1 if some were quick, 0 (out undefined) if some model held no data. Samples past the song's end are 0."""
         n = out.shape[0]
         quality = 2
         done = 0
@@ -267,15 +289,18 @@ class StemCache:
                 break
             page, offset = divmod(pos, self.page_frames)
             k = min(n - done, self.page_frames - offset, self.length - pos)
-            lo, hi = unpack(int(self.any_range[page]))
             slot = int(self.page_slot[page])
-            if not (lo <= offset and offset + k <= hi) or slot < 0:
+            if slot < 0:
                 return 0
-            final_lo, final_hi = unpack(int(self.final_range[page]))
-            if not (final_lo <= offset and offset + k <= final_hi):
-                quality = 1
-            target, tmp = out[done : done + k], scratch[:k]
             models = self.stems[slot]
+            for m in range(models.shape[0]):
+                lo, hi = unpack(int(self.any_range[m, page]))
+                if not (lo <= offset and offset + k <= hi):
+                    return 0
+                final_lo, final_hi = unpack(int(self.final_range[m, page]))
+                if not (final_lo <= offset and offset + k <= final_hi):
+                    quality = 1
+            target, tmp = out[done : done + k], scratch[:k]
             np.multiply(models[0, offset : offset + k], weights[0], out=target)
             for m in range(1, models.shape[0]):
                 np.multiply(models[m, offset : offset + k], weights[m], out=tmp)

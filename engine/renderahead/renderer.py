@@ -9,6 +9,7 @@ network layer checks the playhead, so the render moves within one layer's comput
 """
 
 import contextlib
+import math
 import os
 import time
 import traceback
@@ -22,9 +23,6 @@ from dannasep.engine.renderahead import cache as slots
 from dannasep.engine.renderahead.cache import CacheLayout, StemCache
 from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, horizon, release_end
 from dannasep.engine.renderahead.settings import RenderAheadSettings
-
-ALIGN = 4 * HOP_LENGTH
-"""A multiple of the STFT hop and of the largest stride of Demucs' encoders."""
 
 
 class PlayheadMovedError(Exception):
@@ -74,7 +72,13 @@ class Renderer:
             plan_context=max(plan.contexts.values()),
             estimates=self.estimates,
         )
-        self._olas: list = []
+        self._olas: dict = {}
+        self.model_index = {arch: i for i, arch in enumerate(estimators)}
+        """Each model's place in the cache (and in the callback's weights)."""
+        self.model_seconds = dict.fromkeys(estimators, 0.0)
+        """Each model's compute seconds on its latest plan chunk (until there is one, on its latest
+        quick chunk): the plan renders the cheapest first."""
+        self._plan_timed = False
         self._origin = self._released = self._skip_until = 0
         self._seek_seen = int(cache.control[slots.SEEK_ID])
 
@@ -140,34 +144,42 @@ class Renderer:
         return time.perf_counter() - began
 
     def render_plan(self, job: PlanJob) -> None:
+        """Renders plan chunk `job.index` model by model, cheapest first, and stores each model's
+        final stems as soon as they are done (see the cache's docstring)."""
         from dannasep.engine.dsp.overlap_add import OverlapAdd, crossfade_weights
         from dannasep.engine.separation.runner import chunk_stems
 
         chunk = self.chunks[job.index]
         if job.first:
             capacity = max(c.length for c in self.chunks)
-            self._olas = [OverlapAdd((len(SOURCES), 2), capacity) for _ in self.estimators]
+            self._olas = {arch: OverlapAdd((len(SOURCES), 2), capacity) for arch in self.estimators}
             self._origin = self._released = chunk.start
             self._skip_until = chunk.start + chunk.fade_in  # only later chunks complete the fade-in
         began = time.perf_counter()
         weights = crossfade_weights(chunk.length, chunk.fade_in, chunk.fade_out)
         until = release_end(self.chunks, job.index, self.cache.length)
-        released = []
-        for arch, ola in zip(self.estimators, self._olas, strict=True):
-            stems = chunk_stems(self.reader, self.estimators[arch], chunk, self.contexts[arch]).numpy()
-            ola.add(chunk.start - self._origin, stems, weights)
-        for ola in self._olas:
-            released.append(ola.release(until - self._origin))
         start = max(self._released, self._skip_until)
         skip = start - self._released
-        seconds = self._pace(began, (until - self._released) / SAMPLE_RATE)
-        stored = self.cache.write(start, [r[..., skip:] for r in released], True, self.evict_order)
+        audio_seconds = (until - self._released) / SAMPLE_RATE
+        stored = until - start
+        for arch in sorted(self.estimators, key=self.model_seconds.get):
+            model_began = time.perf_counter()
+            stems = chunk_stems(self.reader, self.estimators[arch], chunk, self.contexts[arch]).numpy()
+            ola = self._olas[arch]
+            ola.add(chunk.start - self._origin, stems, weights)
+            released = ola.release(until - self._origin)[..., skip:]
+            self.model_seconds[arch] = self._pace(model_began, audio_seconds / len(self.estimators))
+            self._plan_timed = True
+            stored = min(stored, self.cache.write(start, [released], True, self.evict_order, [self.model_index[arch]]))
+            if stored < until - start:
+                break
+        seconds = time.perf_counter() - began
         counters, timings = self.cache.counters, self.cache.timings
         counters[slots.FINAL_FRAMES] += stored
         counters[slots.CHUNKS] += 1
         timings[slots.PLAN_COMPUTE] += seconds
-        timings[slots.PLAN_AUDIO] += (until - self._released) / SAMPLE_RATE
-        timings[slots.LAST_CHUNK_RTF] = seconds * SAMPLE_RATE / max(1, until - self._released)
+        timings[slots.PLAN_AUDIO] += audio_seconds
+        timings[slots.LAST_CHUNK_RTF] = seconds / max(audio_seconds, 1 / SAMPLE_RATE)
         self.estimates.plan_rate = seconds / self.scheduler.plan_window(job.index)
         self._released = until
         if stored < until - start:  # the cache is full of audio the playhead needs first
@@ -177,32 +189,43 @@ class Renderer:
         self.scheduler.chunk_done(job.index)
 
     def render_quick(self, job: QuickJob) -> None:
+        """Renders a quick chunk for the models not yet final over all of it."""
         from dannasep.engine.dsp.overlap_add import Chunk
         from dannasep.engine.separation.runner import chunk_stems
 
         began = time.perf_counter()
         chunk = Chunk(index=-1, start=job.start, stop=job.stop, fade_in=0, fade_out=0)
-        stems = [
-            chunk_stems(self.reader, est, chunk, *self._as_in_plan(arch, job.start)).numpy()
-            for arch, est in self.estimators.items()
+        models = [
+            arch
+            for arch in self.estimators
+            if self.cache.covered_until(job.start, True, job.stop, self.model_index[arch]) < job.stop
         ]
-        context = self.scheduler.quick_context
+        stems = []
+        for arch in models:
+            model_began = time.perf_counter()
+            as_in_plan = self._as_in_plan(arch, job.start, job.context)
+            stems.append(chunk_stems(self.reader, self.estimators[arch], chunk, *as_in_plan))
+            if not self._plan_timed:
+                self.model_seconds[arch] = time.perf_counter() - model_began
         seconds = self._pace(began, chunk.length / SAMPLE_RATE)
-        stored = self.cache.write(job.start, stems, False, self.evict_order)
+        indices = [self.model_index[arch] for arch in models]
+        stored = self.cache.write(job.start, [x.numpy() for x in stems], False, self.evict_order, indices)
         if stored:
             self.cache.log_quick(job.start, job.start + stored)
         self.cache.counters[slots.QUICK_FRAMES] += stored
         self.cache.counters[slots.QUICK_CHUNKS] += 1
         self.cache.timings[slots.QUICK_COMPUTE] += seconds
-        self.estimates.quick_rate = seconds / (chunk.length + 2 * context)
+        if len(models) == len(self.estimators):
+            self.estimates.quick_rate = seconds / (chunk.length + 2 * job.context)
         if stored == 0:
             time.sleep(0.05)
 
-    def _as_in_plan(self, arch: str, position: int) -> tuple[int, object]:
+    def _as_in_plan(self, arch: str, position: int, context: int) -> tuple[int, object]:
         """The context and input statistics that make a quick chunk at `position` run a network
-        as the offline plan does: its window starts on the plan window's grid of ALIGN samples
-        (STFT frames and strided convolutions then see the same sample phases), and a network that
-        standardises its input gets the plan window's (mean, std)."""
+        as the offline plan does: its window starts on the plan window's time grid (STFT frames,
+        strides, poolings and attention blocks then see the same sample phases), with at least the
+        job's context on each side, and a network that standardises its input gets the plan
+        window's (mean, std)."""
         from dannasep.engine.renderahead.schedule import chunk_for
         from dannasep.engine.separation.runner import model_window
 
@@ -211,8 +234,7 @@ class Renderer:
         start, stop = model_window(
             chunk, self.contexts[arch], self.cache.length, model.min_lookahead_samples(), model.min_input_length()
         )
-        context = self.scheduler.quick_context
-        context += (position - context - start) % ALIGN
+        context += (position - context - start) % math.lcm(HOP_LENGTH, model.time_grid_samples())
         if not model.normalises_input:
             return context, None
         mono = self._torch.from_numpy(self.reader.read(start, stop)).mean(0)

@@ -122,6 +122,23 @@ def test_only_the_demucs_family_standardises_its_input():
     assert not build_model("demucs_v2").normalises_input  # the authors' demucs48_hq: normalize=False
 
 
+def test_a_unet_window_shifted_by_its_time_grid_computes_the_same_middle():
+    """Render-ahead's quick chunks start their windows on the plan window's time grid; off the
+    grid, the U-Net's poolings and attention blocks see other frames together."""
+    from dannasep.engine.constants import HOP_LENGTH
+
+    net = tiny_network("unet")
+    grid = net.time_grid_samples() // HOP_LENGTH
+    assert net.time_grid_samples() % HOP_LENGTH == 0 and grid == 2**net.config.levels * net.config.attention_query_frames
+    frames, margin = 640, 240
+    magnitude = torch.rand(1, 2, 2049, frames + grid, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = net(magnitude[..., :frames])[..., margin : frames - margin]
+        for shift, same in ((grid, True), (1, False)):
+            shifted = net(magnitude[..., shift : shift + frames])[..., margin - shift : frames - margin - shift]
+            assert torch.allclose(shifted, reference, atol=1e-5) == same
+
+
 def test_d2_block_equals_the_unfused_formula():
     torch.manual_seed(0)
     block = D2Block(in_channels=3, growth=2, layers=3).eval()

@@ -57,12 +57,32 @@ def test_written_stems_are_fused_with_the_given_weights(cache):
 
 def test_quick_stems_never_overwrite_final_ones(cache):
     cache.write(1000, _stems(500, 1.0), final=True, evict_order=keep_all)
-    assert cache.write(600, _stems(2000, 5.0), final=False, evict_order=keep_all) == 400
-    assert cache.covered_until(600) == 1500 and cache.covered_until(1000, final=True) == 1500
+    assert cache.write(600, _stems(2000, 5.0), final=False, evict_order=keep_all) == 2000
+    assert cache.covered_until(600) == 2600 and cache.covered_until(1000, final=True) == 1500
     out, scratch = np.zeros((100, 4, 2), np.float32), np.zeros((100, 4, 2), np.float32)
     weights = np.ones((2, 4, 1), np.float32)
     assert cache.fuse_into(600, out, weights, scratch) == 1 and np.allclose(out, 15.0)
     assert cache.fuse_into(1100, out, weights, scratch) == 2 and np.allclose(out, 3.0)
+    assert cache.fuse_into(1500, out, weights, scratch) == 1 and np.allclose(out, 15.0)
+
+
+def test_each_model_becomes_final_on_its_own(cache):
+    """The plan stores a model's stems as soon as that model is done; until every model is final
+    there, a block plays the final stems of some models with the quick ones of the others."""
+    first, second = _stems(1000, 1.0)
+    cache.write(0, [first * 5, second * 5], final=False, evict_order=keep_all)  # quick: 5 and 10
+    cache.write(200, [second], final=True, evict_order=keep_all, models=[1])  # model 1 final: 2
+    assert cache.covered_until(200, final=True) == 200
+    assert cache.covered_until(200, final=True, model=1) == 1200 and cache.covered_until(0) == 1000
+    out, scratch = np.zeros((100, 4, 2), np.float32), np.zeros((100, 4, 2), np.float32)
+    weights = np.ones((2, 4, 1), np.float32)
+    assert cache.fuse_into(300, out, weights, scratch) == 1 and np.allclose(out, 5.0 + 2.0)
+    assert cache.fuse_into(1100, out, weights, scratch) == 0  # model 0 holds nothing from 1000 on
+    cache.write(1000, [first * 5], final=False, evict_order=keep_all, models=[0])
+    assert cache.spans() == [(0, 1200)] and cache.spans(final=True) == []
+    cache.write(200, [first], final=True, evict_order=keep_all, models=[0])
+    assert cache.fuse_into(300, out, weights, scratch) == 2 and np.allclose(out, 3.0)
+    assert cache.spans(final=True) == [(200, 1200)]
 
 
 def test_at_the_cap_the_page_needed_last_is_taken_and_needed_pages_never(cache):
@@ -97,21 +117,23 @@ def nothing_rendered(start: int, final: bool = False, stop: int | None = None) -
 
 def test_play_starts_with_growing_quick_chunks_inside_one_plan_chunk_then_the_plan():
     scheduler = _scheduler(60 * SAMPLE_RATE, None)  # nothing measured yet: the plan's time is unknown
-    assert scheduler.next_job(nothing_rendered, 0, None) == QuickJob(0, SAMPLE_RATE)
+    assert scheduler.next_job(nothing_rendered, 0, None) == QuickJob(0, SAMPLE_RATE, SAMPLE_RATE)
     covered = {"until": SAMPLE_RATE}
 
     def rendered(start, final=False, stop=None):
         return start if final or start >= covered["until"] else covered["until"]
 
-    assert scheduler.next_job(rendered, 0, None) == QuickJob(SAMPLE_RATE, 3 * SAMPLE_RATE)
+    assert scheduler.next_job(rendered, 0, None) == QuickJob(SAMPLE_RATE, 3 * SAMPLE_RATE, SAMPLE_RATE)
     covered["until"] = 3 * SAMPLE_RATE
+    assert scheduler.next_job(rendered, 0, None) == QuickJob(3 * SAMPLE_RATE, 7 * SAMPLE_RATE, 2 * SAMPLE_RATE)
+    assert scheduler.context_for(60 * SAMPLE_RATE) == 3 * SAMPLE_RATE  # never more than the plan's context
     scheduler.estimates.plan_rate = 0.02 / SAMPLE_RATE  # 0.02 s per second of window: the plan keeps ahead
     assert scheduler.next_job(rendered, 0, None) == PlanJob(0, first=True)
     # a quick chunk never crosses into the next plan chunk's part
     far = _scheduler(60 * SAMPLE_RATE, None)
     boundary = far.chunks[1].start + far.chunks[1].fade_in
     job = far.next_job(nothing_rendered, boundary - SAMPLE_RATE // 2, None)
-    assert job == QuickJob(boundary - SAMPLE_RATE // 2, boundary)
+    assert job == QuickJob(boundary - SAMPLE_RATE // 2, boundary, SAMPLE_RATE)
 
 
 def test_the_plan_run_starts_at_the_chunk_that_makes_the_playhead_final_and_loops_wrap():
