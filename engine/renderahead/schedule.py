@@ -5,9 +5,8 @@ run* renders consecutive chunks from the one that first makes the needed sample 
 chunk makes final everything before the next chunk's start. Its first chunk is long (10-30 s of
 audio plus context), so after a start or a seek into audio not yet rendered, *quick chunks* come
 first: short, with a little real context on both sides, each `quick_growth` times longer than the
-one before, with more context, until the plan run can take over without the playhead catching up
-with it. The plan then renders the same samples again, and its final stems replace the quick ones
-in the cache.
+one before, until the plan run can take over without the playhead catching up with it. The plan
+then renders the same samples again, and its final stems replace the quick ones in the cache.
 
 Positions the playhead visits next (the horizon): from the playhead up to `lead` ahead; inside a
 loop, to the loop's end and on from its start.
@@ -139,12 +138,7 @@ class Scheduler:
         following = chunk_for(self.chunks, gap) + 1
         if following < len(self.chunks):
             stop = min(stop, self.chunks[following].start + self.chunks[following].fade_in)
-        return QuickJob(gap, min(stop, self.length), self.context_for(size))
-
-    def context_for(self, size: int) -> int:
-        """A quick chunk's context grows with it (half its length, up to the plan's): the first
-        one keeps the first sound soon, the later ones have the time to come closer to the plan."""
-        return min(max(self.quick_context, size // 2), max(self.quick_context, self.plan_context))
+        return QuickJob(gap, min(stop, self.length), self.quick_context)
 
     def _continuing(self, need: int) -> int | None:
         k = self.run_next

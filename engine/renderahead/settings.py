@@ -13,8 +13,8 @@ class RenderAheadSettings:
     lead: how far ahead of the playhead the offline-plan render keeps going.
     quick: the first quick chunk after a start or a seek into audio not yet rendered; each next
         quick chunk is `quick_growth` times longer, until the offline plan can take over.
-    quick_context: real audio on each side of the first quick chunk; later ones get half their
-        length, up to the offline plan's context.
+    quick_context: real audio on each side of a quick chunk, at least (the offline plan gives each
+        model its own, longer context).
     margin: what the offline plan must still have in hand when its chunk is done.
     cache_mb: the cap on the stem cache; see StemCache for what happens when it is reached.
     throttle: seconds the renderer idles per second of audio it renders, to rehearse a machine

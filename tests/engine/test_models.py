@@ -129,7 +129,9 @@ def test_a_unet_window_shifted_by_its_time_grid_computes_the_same_middle():
 
     net = tiny_network("unet")
     grid = net.time_grid_samples() // HOP_LENGTH
-    assert net.time_grid_samples() % HOP_LENGTH == 0 and grid == 2**net.config.levels * net.config.attention_query_frames
+    assert (
+        net.time_grid_samples() % HOP_LENGTH == 0 and grid == 2**net.config.levels * net.config.attention_query_frames
+    )
     frames, margin = 640, 240
     magnitude = torch.rand(1, 2, 2049, frames + grid, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
