@@ -24,6 +24,10 @@ from dannasep.engine.renderahead.cache import CacheLayout, StemCache
 from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, horizon, release_end
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 
+ALIGN = 4 * HOP_LENGTH
+"""The coarsest time grid a quick chunk's window keeps: the U-Net's own (64 frames) would add up to
+1.5 s to its window, more than the quick phase can pay for without the playhead catching up."""
+
 
 class PlayheadMovedError(Exception):
     """The playhead jumped to audio the cache does not hold: drop the chunk being rendered."""
@@ -200,13 +204,16 @@ class Renderer:
             for arch in self.estimators
             if self.cache.covered_until(job.start, True, job.stop, self.model_index[arch]) < job.stop
         ]
-        stems = []
+        stems, rate = [], 0.0
         for arch in models:
             model_began = time.perf_counter()
-            as_in_plan = self._as_in_plan(arch, job.start, job.context)
-            stems.append(chunk_stems(self.reader, self.estimators[arch], chunk, *as_in_plan))
+            window, context, statistics = self._as_in_plan(arch, job)
+            widened = chunk_stems(self.reader, self.estimators[arch], window, context, statistics)
+            stems.append(widened[..., job.start - window.start : job.stop - window.start])
+            model_seconds = time.perf_counter() - model_began
+            rate += model_seconds / (window.length + 2 * context)  # the networks' windows differ
             if not self._plan_timed:
-                self.model_seconds[arch] = time.perf_counter() - model_began
+                self.model_seconds[arch] = model_seconds
         seconds = self._pace(began, chunk.length / SAMPLE_RATE)
         indices = [self.model_index[arch] for arch in models]
         stored = self.cache.write(job.start, [x.numpy() for x in stems], False, self.evict_order, indices)
@@ -216,29 +223,40 @@ class Renderer:
         self.cache.counters[slots.QUICK_CHUNKS] += 1
         self.cache.timings[slots.QUICK_COMPUTE] += seconds
         if len(models) == len(self.estimators):
-            self.estimates.quick_rate = seconds / (chunk.length + 2 * job.context)
+            self.estimates.quick_rate = rate
         if stored == 0:
             time.sleep(0.05)
 
-    def _as_in_plan(self, arch: str, position: int, context: int) -> tuple[int, object]:
-        """The context and input statistics that make a quick chunk at `position` run a network
-        as the offline plan does: its window starts on the plan window's time grid (STFT frames,
-        strides, poolings and attention blocks then see the same sample phases), with at least the
-        job's context on each side, and a network that standardises its input gets the plan
-        window's (mean, std)."""
+    def _as_in_plan(self, arch: str, job: QuickJob) -> tuple[object, int, object]:
+        """The chunk (the job's, widened), context and input statistics that make a quick chunk run
+        a network as the offline plan does: the network's window starts on the plan window's time
+        grid (STFT frames and strides then see the same sample phases; at most ALIGN samples), at
+        the grid step nearest `job.context` before the job that leaves at least half that context,
+        and ends `job.context` after the job, or more where the song's start cuts the context
+        before it (the window then costs what it costs mid-song); a network that standardises its
+        input gets the plan window's (mean, std)."""
+        from dannasep.engine.dsp.overlap_add import Chunk
         from dannasep.engine.renderahead.schedule import chunk_for
         from dannasep.engine.separation.runner import model_window
 
         model = self.estimators[arch].model
-        chunk = self.chunks[chunk_for(self.chunks, position)]
-        start, stop = model_window(
-            chunk, self.contexts[arch], self.cache.length, model.min_lookahead_samples(), model.min_input_length()
-        )
-        context += (position - context - start) % math.lcm(HOP_LENGTH, model.time_grid_samples())
+        grid = math.gcd(math.lcm(HOP_LENGTH, model.time_grid_samples()), ALIGN)
+        plan_chunk = self.chunks[chunk_for(self.chunks, job.start)]
+        edge, minimum = model.min_lookahead_samples(), model.min_input_length()
+        start, stop = model_window(plan_chunk, self.contexts[arch], self.cache.length, edge, minimum)
+        first = job.start - job.context
+        earlier = later = 0  # a window clipped at the song's start is on the plan's grid already
+        if first > 0:
+            earlier = (first - start) % grid
+            if grid - earlier <= job.context // 2:
+                earlier, later = 0, grid - earlier
+        # the chunk grows by what the window's start moves earlier, the context shrinks by what it moves later
+        chunk = Chunk(index=-1, start=job.start - earlier, stop=job.stop + later, fade_in=0, fade_out=0)
+        context = job.context - later + min(max(-first, 0), job.context)
         if not model.normalises_input:
-            return context, None
+            return chunk, context, None
         mono = self._torch.from_numpy(self.reader.read(start, stop)).mean(0)
-        return context, (mono.mean().view(1, 1, 1), mono.std().view(1, 1, 1))
+        return chunk, context, (mono.mean().view(1, 1, 1), mono.std().view(1, 1, 1))
 
 
 def _warm_up(estimators: dict, settings: RenderAheadSettings) -> None:
