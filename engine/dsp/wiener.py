@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import torch
 
+from dannasep.engine.dsp import cancel
+
 
 def wiener(
     magnitudes: torch.Tensor,
@@ -70,10 +72,10 @@ def _em_block(v: torch.Tensor, x: torch.Tensor, n_iter: int, eps: float, out_dty
     em = _em_stereo if x.shape[-3] == 2 else _em_mono
     bins = x.shape[-2]
     band = max(1, _BAND_ELEMENTS // max(1, v.shape[-4] * x.shape[-1]))
-    bands = [
-        em(v[..., lo : lo + band, :], x[..., lo : lo + band, :], scale, n_iter, eps).to(out_dtype)
-        for lo in range(0, bins, band)
-    ]
+    bands = []
+    for lo in range(0, bins, band):
+        cancel.point()
+        bands.append(em(v[..., lo : lo + band, :], x[..., lo : lo + band, :], scale, n_iter, eps).to(out_dtype))
     return bands[0] if len(bands) == 1 else torch.cat(bands, dim=-2)
 
 

@@ -5,7 +5,8 @@ the playhead plays next, each model's stems written into the StemCache.
 Each model's chunks are overlap-added on their own, so the callback's weighted sum of the cached
 stems equals the offline fusion of the same chunks (fusion and overlap-add are both linear). A
 seek to audio the cache does not hold interrupts the chunk being rendered: a hook before every
-network layer checks the playhead, so the render moves within one layer's compute.
+network layer, and a cancellation point in every band of the Wiener filter, check the playhead, so
+the render moves within one layer's compute.
 """
 
 import contextlib
@@ -120,7 +121,10 @@ class Renderer:
 
     # -- serving -------------------------------------------------------------------------------------
     def serve(self) -> None:
+        from dannasep.engine.dsp import cancel
+
         hook = self._torch.nn.modules.module.register_module_forward_pre_hook(self.check_moved)
+        cancel.set_check(self.check_moved)
         try:
             while not self.cache.control[slots.STOP]:
                 self.cache.timings[slots.HEARTBEAT] = time.monotonic()
@@ -139,6 +143,7 @@ class Renderer:
                     self.cache.counters[slots.ABORTS] += 1
                     self.scheduler.abandon_run()
         finally:
+            cancel.set_check(None)
             hook.remove()
 
     def _pace(self, began: float, seconds_of_audio: float) -> float:

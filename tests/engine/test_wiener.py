@@ -88,3 +88,26 @@ def test_is_differentiable_for_training():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="do not match"):
         wiener(torch.rand(4, 2, 10, 5), torch.randn(2, 11, 5, dtype=torch.complex64))
+
+
+def test_a_cancellation_check_ends_the_filter_between_bands():
+    """Render-ahead playback abandons a chunk within one band when the playhead jumps."""
+    from dannasep.engine.dsp import cancel
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1025, 256, dtype=torch.complex64, generator=generator)
+    v = torch.rand(4, 2, 1025, 256, generator=generator)
+    calls = []
+
+    def check() -> None:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise RuntimeError("the playhead moved")
+
+    cancel.set_check(check)
+    try:
+        with pytest.raises(RuntimeError, match="playhead moved"):
+            wiener(v, x)
+    finally:
+        cancel.set_check(None)
+    assert calls == [0, 1]
