@@ -278,7 +278,8 @@ class StemCache:
     def fuse_into(self, start: int, out: np.ndarray, weights: np.ndarray, scratch: np.ndarray) -> int:
         """out (n, 4, 2) = Σ_models weights[m] · stems[m] over song samples [start, start + n);
         weights: (models, 4, 1). No allocation of buffers. Returns 2 if every model's samples were
-        final, 1 if some were quick, 0 (out undefined) if some model held no data. Samples past the song's end are 0."""
+        final, 1 if some were quick, 0 (out undefined) if some model held no data. Samples past the
+        song's end are 0."""
         n = out.shape[0]
         quality = 2
         done = 0
@@ -289,17 +290,17 @@ class StemCache:
                 break
             page, offset = divmod(pos, self.page_frames)
             k = min(n - done, self.page_frames - offset, self.length - pos)
-            slot = int(self.page_slot[page])
-            if slot < 0:
-                return 0
-            models = self.stems[slot]
-            for m in range(models.shape[0]):
+            for m in range(self.layout.models):  # ranges before the slot: an eviction clears them first
                 lo, hi = unpack(int(self.any_range[m, page]))
                 if not (lo <= offset and offset + k <= hi):
                     return 0
                 final_lo, final_hi = unpack(int(self.final_range[m, page]))
                 if not (final_lo <= offset and offset + k <= final_hi):
                     quality = 1
+            slot = int(self.page_slot[page])
+            if slot < 0:
+                return 0
+            models = self.stems[slot]
             target, tmp = out[done : done + k], scratch[:k]
             np.multiply(models[0, offset : offset + k], weights[0], out=target)
             for m in range(1, models.shape[0]):

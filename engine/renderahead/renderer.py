@@ -199,11 +199,9 @@ class Renderer:
 
     def render_quick(self, job: QuickJob) -> None:
         """Renders a quick chunk for the models not yet final over all of it."""
-        from dannasep.engine.dsp.overlap_add import Chunk
         from dannasep.engine.separation.runner import chunk_stems
 
         began = time.perf_counter()
-        chunk = Chunk(index=-1, start=job.start, stop=job.stop, fade_in=0, fade_out=0)
         models = [
             arch
             for arch in self.estimators
@@ -219,7 +217,7 @@ class Renderer:
             rate += model_seconds / (window.length + 2 * context)  # the networks' windows differ
             if not self._plan_timed:
                 self.model_seconds[arch] = model_seconds
-        seconds = self._pace(began, chunk.length / SAMPLE_RATE)
+        seconds = self._pace(began, (job.stop - job.start) / SAMPLE_RATE)
         indices = [self.model_index[arch] for arch in models]
         stored = self.cache.write(job.start, [x.numpy() for x in stems], False, self.evict_order, indices)
         if stored:
