@@ -25,3 +25,14 @@ def fusion_presets_dir() -> Path:
 
 def shipped_weights_dir() -> Path:
     return presets_dir() / "weights"
+
+
+def user_cache_dir() -> Path:
+    """DANNASEP_CACHE, else the user's cache folder. On disk rather than in the temporary folder,
+    which may be a tmpfs held in memory: exported graphs and the render-ahead cache files live here."""
+    override = os.environ.get("DANNASEP_CACHE")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir as platform_cache_dir
+
+    return Path(platform_cache_dir("dannasep"))

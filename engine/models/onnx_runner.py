@@ -25,19 +25,15 @@ from torch import nn
 
 from dannasep.engine import __version__
 from dannasep.engine.errors import CheckpointError
+from dannasep.engine.paths import user_cache_dir
 from dannasep.engine.weights.sidecars import atomic_write
 
 GRAPHS_KEPT_PER_ARCHITECTURE = 4
 
 
 def default_cache_dir() -> Path:
-    """DANNASEP_CACHE, else the user's cache folder; exported graphs go in its onnx/ folder."""
-    override = os.environ.get("DANNASEP_CACHE")
-    if override:
-        return Path(override).expanduser() / "onnx"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("dannasep")) / "onnx"
+    """Where exported graphs go: the onnx/ folder of the user's cache folder."""
+    return user_cache_dir() / "onnx"
 
 
 class _PositionalInputs(nn.Module):

@@ -16,11 +16,17 @@ farthest first; the playhead's own neighbourhood and the lead ahead are never ta
 keeps the lead and as much of what was played as fits; a page taken back is rendered again if the
 playhead returns to it. A cap smaller than the lead shortens the lead.
 
+The file lives in the user's cache folder, on disk, and each process keeps mapped only what it
+works on (`keep_resident`): the renderer nothing between jobs, the audio process the neighbourhood
+of the playhead. The rest is the kernel's page cache of the file, which it writes out and reclaims
+when memory is short, as it does for the input file the offline path reads.
+
 File layout: a header (control words from the audio process, statistics from the renderer, a log
 of quick chunks), the page tables, the song as (length, 2) float32, then
 (slots, models, page_frames, 4, 2) float32 stems.
 """
 
+import mmap
 import os
 import tempfile
 import weakref
@@ -31,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from dannasep.engine.constants import SOURCES
+from dannasep.engine.errors import DannaSepError
+from dannasep.engine.paths import user_cache_dir
 
 # control words, written by the audio process
 PLAYHEAD, SEEK_ID, LOOP_START, LOOP_END, STOP, PLAYING = range(6)
@@ -43,10 +51,19 @@ QUICK_LOG = 256
 HEADER_BYTES = 8 * (3 * WORDS + 2 * QUICK_LOG)
 ALIGN = 4096
 LOW_BITS = (1 << 32) - 1
+PREFIX = "dannasep-stems-"
 
 
 def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
+
+
+def remove_orphans(folder: Path) -> None:
+    """Delete cache files whose creating process no longer runs (it was killed before unlinking)."""
+    for path in folder.glob(f"{PREFIX}*.cache"):
+        pid = path.name[len(PREFIX) :].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
 
 
 def logged_spans(log: np.ndarray, count: int) -> list[tuple[int, int]]:
@@ -85,7 +102,11 @@ class CacheLayout:
 
     @property
     def stem_bytes(self) -> int:
-        return self.slots * self.models * self.page_frames * len(SOURCES) * 2 * 4
+        return self.slots * self.slot_bytes
+
+    @property
+    def slot_bytes(self) -> int:
+        return self.models * self.page_frames * len(SOURCES) * 2 * 4
 
     @property
     def _tables(self) -> int:
@@ -113,8 +134,9 @@ class StemCache:
         self.page_frames = layout.page_frames
         self.length = layout.length
         size = layout.file_bytes
-        self._map = np.memmap(self.path, dtype=np.uint8, mode="w+" if create else "r+", shape=(size,))
-        buf = self._map.view(np.ndarray)  # plain arrays: the callback indexes them every block
+        with open(self.path, "r+b") as handle:
+            self._map = mmap.mmap(handle.fileno(), size)
+        buf = np.frombuffer(self._map, dtype=np.uint8)  # plain arrays: the callback indexes them every block
         self.control = buf[: 8 * WORDS].view(np.int64)
         self.counters = buf[8 * WORDS : 16 * WORDS].view(np.int64)
         self.timings = buf[16 * WORDS : 24 * WORDS].view(np.float64)
@@ -142,11 +164,24 @@ class StemCache:
 
     @classmethod
     def create(cls, length: int, models: int, page_frames: int, cache_mb: float) -> "StemCache":
-        """A new cache file for a song of `length` frames in the temporary folder; the song goes
-        into `audio`. The file's name goes when the object does, if `unlink` has not removed it."""
+        """A new cache file for a song of `length` frames in the user's cache folder (its render/
+        folder); the song goes into `audio`. The file's name goes when the object does, if `unlink`
+        has not removed it; files left by a process that was killed go at the next create."""
         layout = CacheLayout.for_song(length, models, page_frames, cache_mb)
-        handle, name = tempfile.mkstemp(prefix="dannasep-stems-", suffix=".cache")
-        os.close(handle)
+        folder = user_cache_dir() / "render"
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_orphans(folder)
+        handle, name = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=".cache", dir=folder)
+        try:
+            os.posix_fallocate(handle, 0, layout.file_bytes)  # a full disk is an error now, not a SIGBUS later
+        except OSError as exc:
+            os.unlink(name)
+            raise DannaSepError(
+                f"no room for the render-ahead cache: it needs {layout.file_bytes / 2**20:.0f} MB in {folder} "
+                f"({exc.strerror}); free some space, point DANNASEP_CACHE at a folder with room, or lower --cache-mb"
+            ) from exc
+        finally:
+            os.close(handle)
         cache = cls(Path(name), layout, create=True)
         weakref.finalize(cache, cache.path.unlink, True)
         return cache
@@ -160,6 +195,26 @@ class StemCache:
         for name in ("control", "counters", "timings", "quick_log", "page_slot", "any_range", "final_range"):
             setattr(self, name, None)
         self.slot_page = self.audio = self.stems = self._map = None
+
+    # -- what this process keeps mapped -----------------------------------------------------------
+    def keep_resident(self, start: int, stop: int) -> None:
+        """Unmap from this process the song's and the stems' memory pages outside samples
+        [start, stop) (pass 0, 0 for all). Their data stays in the file; a later read maps it back."""
+        layout, pages = self.layout, mmap.PAGESIZE
+        audio = layout._audio
+        start, stop = min(max(start, 0), self.length), min(max(stop, start, 0), self.length)
+        spans = [(audio, audio + 8 * start), (audio + 8 * stop, audio + 8 * self.length)]
+        slot_page = np.array(self.slot_page)
+        first, last = slot_page * self.page_frames, (slot_page + 1) * self.page_frames
+        dropped = (slot_page < 0) | (last <= start) | (first >= stop)
+        spans += [
+            (layout._stems + s * layout.slot_bytes, layout._stems + (s + 1) * layout.slot_bytes)
+            for s in np.flatnonzero(dropped)
+        ]
+        for lo, hi in spans:
+            lo, hi = -(-lo // pages) * pages, hi // pages * pages  # whole pages inside the span
+            if hi > lo:
+                self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     # -- which samples hold data -------------------------------------------------------------------
     def covered_until(self, start: int, final: bool = False, stop: int | None = None, model: int | None = None) -> int:

@@ -7,7 +7,8 @@ Threads and processes:
   weights, mixes. Latency is 0: the playhead is what is heard.
 - the controlling thread (CLI, GUI) calls `check_health`, which also watches the render's speed:
   when it cannot keep ahead (render real-time factor above `fallback_rtf`), the engine starts the
-  streaming engine, stops the render process and hands the audio over at the playhead (`fall_back`).
+  streaming engine, stops the render process and hands the audio over at the playhead (`fall_back`);
+  and it unmaps the cache away from the playhead (see cache.py on what stays in memory).
 """
 
 import multiprocessing
@@ -32,6 +33,8 @@ from dannasep.engine.streaming.config import EngineStatus, LiveConfig
 from dannasep.engine.streaming.engine import LiveEngine
 
 MODE_RENDER, MODE_STREAM = "render-ahead", "stream"
+RESIDENT_BEFORE, RESIDENT_AFTER = 1.0, 5.0
+"""Seconds of the cache the audio process keeps mapped behind and ahead of the playhead."""
 
 
 @dataclass
@@ -96,6 +99,7 @@ class RenderAheadEngine(LiveEngine):
         self._seek_asked = np.zeros(SEEKS_KEPT)
         self.render_callback: RenderAheadCallback | None = None
         self.leads = LeadRecord()
+        self._cache.keep_resident(0, 0)  # the decoded song is in the file; the playhead maps what it plays
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _start_worker(self) -> None:
@@ -265,7 +269,17 @@ class RenderAheadEngine(LiveEngine):
             if self._render is not None and not self._render.is_alive():
                 raise DannaSepError("the render process stopped unexpectedly")
             self._fall_back_if_behind()
+            self._keep_playhead_resident()
         super().check_health()
+
+    def _keep_playhead_resident(self) -> None:
+        """Keep mapped only the cache around the playhead (the callback would map the rest back
+        in as it plays it, at a page fault's cost)."""
+        if self._cache is None or self.render_callback is None or self.mode != MODE_RENDER:
+            return
+        before, after = self.settings.samples(RESIDENT_BEFORE), self.settings.samples(RESIDENT_AFTER)
+        playhead = self.render_callback.source.position
+        self._cache.keep_resident(playhead - before, playhead + after)
 
     def _fall_back_if_behind(self) -> None:
         if self._cache is None or self.finished:

@@ -142,6 +142,8 @@ class Renderer:
                 except PlayheadMovedError:
                     self.cache.counters[slots.ABORTS] += 1
                     self.scheduler.abandon_run()
+                finally:
+                    self.cache.keep_resident(0, 0)  # between jobs this process needs none of the file
         finally:
             cancel.set_check(None)
             hook.remove()

@@ -1,15 +1,19 @@
 """The render-ahead stem cache and scheduler on their own: pages, ranges, the cap, and which job
 comes next (no torch, no audio device)."""
 
+import errno
 import gc
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dannasep.engine.constants import SAMPLE_RATE
 from dannasep.engine.dsp.overlap_add import plan_chunks
-from dannasep.engine.renderahead.cache import CACHE_FULL, StemCache
+from dannasep.engine.errors import DannaSepError
+from dannasep.engine.renderahead.cache import CACHE_FULL, PREFIX, StemCache
 from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, chunk_for, horizon
 
 PAGE = 1024
@@ -32,6 +36,60 @@ def test_a_cache_never_started_leaves_no_file():
     del made
     gc.collect()
     assert not path.exists()
+
+
+def test_a_cache_file_left_by_a_killed_process_goes_at_the_next_create():
+    folder = StemCache.create(PAGE, models=1, page_frames=PAGE, cache_mb=1).path.parent
+    dead, alive = folder / f"{PREFIX}{2**31 - 1}-x.cache", folder / f"{PREFIX}{os.getpid()}-x.cache"
+    dead.write_bytes(b"0"), alive.write_bytes(b"0")
+    StemCache.create(PAGE, models=1, page_frames=PAGE, cache_mb=1)
+    assert not dead.exists() and alive.exists()
+    alive.unlink()
+
+
+def test_no_room_for_the_cache_is_a_clear_error_and_leaves_no_file(monkeypatch):
+    folder = StemCache.create(PAGE, models=1, page_frames=PAGE, cache_mb=1).path.parent
+    gc.collect()
+    before = set(folder.iterdir())
+
+    def disk_full(*_args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", disk_full)
+    with pytest.raises(DannaSepError, match=r"no room for the render-ahead cache.*DANNASEP_CACHE"):
+        StemCache.create(PAGE, models=1, page_frames=PAGE, cache_mb=1)
+    assert set(folder.iterdir()) == before
+
+
+def mapped_kib(cache: StemCache) -> int:
+    """This process's resident KiB of the cache file's mapping (/proc/self/smaps)."""
+    lines = Path("/proc/self/smaps").read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if str(cache.path) in line]
+    assert len(starts) == 1
+    rss = next(line for line in lines[starts[0] + 1 :] if line.startswith("Rss:"))
+    return int(rss.split()[1])
+
+
+def test_keep_resident_unmaps_the_rest_and_loses_nothing():
+    song = np.random.default_rng(1).standard_normal((64 * PAGE, 2), dtype=np.float32)
+    cache = StemCache.create(len(song), models=2, page_frames=PAGE, cache_mb=64)
+    cache.audio[:] = song
+    for start in range(0, len(song), PAGE):
+        cache.write(start, _stems(PAGE, start), final=True, evict_order=keep_all)
+    everything = mapped_kib(cache)
+    cache.keep_resident(0, 0)
+    assert mapped_kib(cache) <= 8 + (cache.layout._audio >> 10)  # header and page tables
+    cache.keep_resident(0, 0)
+    cache.audio[10 * PAGE : 12 * PAGE].sum(), cache.stems.sum()  # map everything back
+    cache.keep_resident(10 * PAGE, 12 * PAGE)
+    kept = mapped_kib(cache)
+    assert kept < everything / 10
+    assert np.array_equal(cache.audio, song)
+    out, scratch = np.zeros((PAGE, 4, 2), np.float32), np.zeros((PAGE, 4, 2), np.float32)
+    weights = np.ones((2, 4, 1), np.float32)
+    assert cache.fuse_into(40 * PAGE, out, weights, scratch) == 2
+    assert np.all(out == 3 * 40 * PAGE)
+    cache.unlink()
 
 
 def _stems(n: int, value: float) -> list[np.ndarray]:
