@@ -53,6 +53,19 @@ class ChannelsLastConvTranspose1d(nn.ConvTranspose1d):
         return y.squeeze(2)
 
 
+class BiasAfterConvTranspose2d(nn.ConvTranspose2d):
+    """A ConvTranspose2d that adds its bias after the convolution: oneDNN's transposed convolution
+    takes a much slower path when given the bias (folded BatchNorms give every one a bias)."""
+
+    def forward(self, x, output_size=None):
+        if self.bias is None or output_size is not None or self.padding_mode != "zeros":
+            return super().forward(x, output_size)
+        y = F.conv_transpose2d(
+            x, self.weight, None, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+        )
+        return y.add_(self.bias.view(1, -1, 1, 1))
+
+
 def prepare_for_cpu_inference(model: nn.Module) -> nn.Module:
     """Eval mode, no grads, inference rewrites (`fuse_for_inference`), channels-last convolutions.
     Returns the same module."""
@@ -67,6 +80,8 @@ def prepare_for_cpu_inference(model: nn.Module) -> nn.Module:
             module.__class__ = ChannelsLastConv1d
         elif type(module) is nn.ConvTranspose1d:
             module.__class__ = ChannelsLastConvTranspose1d
+        elif type(module) is nn.ConvTranspose2d:
+            module.__class__ = BiasAfterConvTranspose2d
         elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             has_conv2d = True
     if has_conv2d:

@@ -274,6 +274,8 @@ class UNetAttention(SeparationNet):
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
         batch, channels, bins, frames = magnitude.shape
         x = magnitude[:, :, : self.max_bins]
+        if self.inference_only:  # the weights are channels-last (cpu_inference.py): so are the activations
+            x = x.contiguous(memory_format=torch.channels_last)
         skips = []
         for down in self.down_convs:
             x = down(x)

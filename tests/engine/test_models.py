@@ -10,7 +10,7 @@ from tiny_networks import tiny_network
 from dannasep.engine.constants import SOURCES
 from dannasep.engine.models import architectures, build_model
 from dannasep.engine.models.configs import list_model_configs, load_model_config
-from dannasep.engine.models.cpu_inference import prepare_for_cpu_inference
+from dannasep.engine.models.cpu_inference import BiasAfterConvTranspose2d, prepare_for_cpu_inference
 from dannasep.engine.models.demucs import DemucsConfig
 from dannasep.engine.models.unet import D2Block, LocalAttention2d, UNetConfig
 from dannasep.engine.models.xumx import XUMXConfig
@@ -263,6 +263,7 @@ def test_unet_with_batch_norms_folded_computes_the_same_masks():
     with torch.inference_mode():
         after = model(magnitude)
     assert left == 2 < batch_norms  # only the two after the attention stay
+    assert any(isinstance(m, BiasAfterConvTranspose2d) and m.bias is not None for m in model.modules())
     assert model.inference_only
     assert torch.allclose(after, before, atol=2e-5), (after - before).abs().max()
 
