@@ -61,6 +61,9 @@ class AgreementRow:
     """How much of the song this row scores."""
     sdr: dict[str, float]
     """Per stem, dB; empty when `seconds` is 0."""
+    below_song: dict[str, float]
+    """Per stem, how far (dB) the difference from the offline stem lies below the song over the
+    same samples: meaningful where the stem itself is nearly silent, and SDR is not."""
 
 
 @dataclass
@@ -75,10 +78,11 @@ class AgreementReport:
     quick_seconds: float
 
 
-def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """10 log10(|reference|^2 / |reference - estimate|^2), in dB."""
+def sdr(reference: np.ndarray, estimate: np.ndarray, level: np.ndarray | None = None) -> float:
+    """10 log10(|level|^2 / |reference - estimate|^2) in dB, `level` defaulting to `reference` (SDR)."""
+    level = reference if level is None else level
     error = float(np.sum((reference.astype(np.float64) - estimate) ** 2))
-    return float(10 * np.log10(max(float(np.sum(reference.astype(np.float64) ** 2)), 1e-30) / max(error, 1e-30)))
+    return float(10 * np.log10(max(float(np.sum(level.astype(np.float64) ** 2)), 1e-30) / max(error, 1e-30)))
 
 
 def _play(config: AgreementConfig, record: Path) -> tuple[int, list[tuple[int, int]], object]:
@@ -164,11 +168,12 @@ def run_agreement(config: AgreementConfig) -> AgreementReport:
     for preset, span in in_force.items():
         for part, mask in zip(PARTS, (~played_quick, played_quick), strict=True):
             scored = span & mask
-            scores = {}
+            scores, below = {}, {}
             if scored.any():
                 for i, stem in enumerate(SOURCES):
                     scores[stem] = sdr(offline[preset][i][scored], recorded[stem][:length][scored])
-            rows.append(AgreementRow(preset, part, float(scored.sum()) / SAMPLE_RATE, scores))
+                    below[stem] = sdr(offline[preset][i][scored], recorded[stem][:length][scored], song[scored])
+            rows.append(AgreementRow(preset, part, float(scored.sum()) / SAMPLE_RATE, scores, below))
     return AgreementReport(
         rows=rows,
         switched_at=switched / SAMPLE_RATE,
@@ -182,7 +187,8 @@ def run_agreement(config: AgreementConfig) -> AgreementReport:
 def format_agreement(report: AgreementReport, config: AgreementConfig, machine: str) -> str:
     lines = [
         f"Render-ahead playback of {config.song.name} (recorded, whole song) against `dannasep separate`, "
-        f"SDR in dB of the recording against the offline stems of the weights in force; `{config.preset}` "
+        f"SDR in dB of the recording against the offline stems of the weights in force (in brackets: how far "
+        f"the difference lies below the song, which stays meaningful where a stem is nearly silent); `{config.preset}` "
         f"until {report.switched_at:.2f} s, then `{config.switch_to}`. "
         f"First sound {report.first_sound_ms or 0:.0f} ms, "
         f"{report.quick_seconds:.2f} s played from quick chunks, {report.engine_underruns} engine under-runs, "
@@ -192,7 +198,7 @@ def format_agreement(report: AgreementReport, config: AgreementConfig, machine: 
         "|---|---|---:|" + "---:|" * len(SOURCES),
     ]
     for row in report.rows:
-        cells = [f"{row.sdr[s]:.1f}" if s in row.sdr else "-" for s in SOURCES]
+        cells = [f"{row.sdr[s]:.1f} ({row.below_song[s]:.0f})" if s in row.sdr else "-" for s in SOURCES]
         part = "offline plan" if row.part == "plan" else "quick chunks"
         lines.append(f"| {row.weights} | {part} | {row.seconds:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -30,7 +30,8 @@ def add_render_ahead_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=defaults.cache_mb,
         help="render: cap on the stem cache in MB (default: %(default)s); at the cap the audio behind the "
-        "playhead is dropped first",
+        "playhead is dropped first. The cache is a file in the user's cache folder (DANNASEP_CACHE moves it) "
+        "holding the decoded song and the stems; memory holds only the part around the playhead",
     )
 
 
