@@ -236,8 +236,8 @@ class Renderer:
         """The chunk (the job's, widened), context and input statistics that make a quick chunk run
         a network as the offline plan does: the network's window starts on the plan window's time
         grid (STFT frames and strides then see the same sample phases; at most ALIGN samples), at
-        the grid step nearest `job.context` before the job that leaves at least half that context,
-        and ends `job.context` after the job, or more where the song's start cuts the context
+        the grid step nearest the quick context before the job that leaves at least half of it,
+        and ends the quick context after the job, or more where the song's start cuts the context
         before it (the window then costs what it costs mid-song); a network that standardises its
         input gets the plan window's (mean, std)."""
         from dannasep.engine.dsp.overlap_add import Chunk
@@ -249,15 +249,16 @@ class Renderer:
         plan_chunk = self.chunks[chunk_for(self.chunks, job.start)]
         edge, minimum = model.min_lookahead_samples(), model.min_input_length()
         start, stop = model_window(plan_chunk, self.contexts[arch], self.cache.length, edge, minimum)
-        first = job.start - job.context
+        quick_context = self.scheduler.quick_context
+        first = job.start - quick_context
         earlier = later = 0  # a window clipped at the song's start is on the plan's grid already
         if first > 0:
             earlier = (first - start) % grid
-            if grid - earlier <= job.context // 2:
+            if grid - earlier <= quick_context // 2:
                 earlier, later = 0, grid - earlier
         # the chunk grows by what the window's start moves earlier, the context shrinks by what it moves later
         chunk = Chunk(index=-1, start=job.start - earlier, stop=job.stop + later, fade_in=0, fade_out=0)
-        context = job.context - later + min(max(-first, 0), job.context)
+        context = quick_context - later + min(max(-first, 0), quick_context)
         if not model.normalises_input:
             return chunk, context, None
         mono = self._torch.from_numpy(self.reader.read(start, stop)).mean(0)

@@ -28,11 +28,10 @@ class PlanJob:
 
 @dataclass(frozen=True)
 class QuickJob:
-    """Render song samples [start, stop) with at least `context` samples of real audio each side."""
+    """Render song samples [start, stop) with real audio on each side (the scheduler's `quick_context`)."""
 
     start: int
     stop: int
-    context: int
 
 
 @dataclass
@@ -138,7 +137,7 @@ class Scheduler:
         following = chunk_for(self.chunks, gap) + 1
         if following < len(self.chunks):
             stop = min(stop, self.chunks[following].start + self.chunks[following].fade_in)
-        return QuickJob(gap, min(stop, self.length), self.quick_context)
+        return QuickJob(gap, min(stop, self.length))
 
     def _continuing(self, need: int) -> int | None:
         k = self.run_next

@@ -175,13 +175,13 @@ def nothing_rendered(start: int, final: bool = False, stop: int | None = None) -
 
 def test_play_starts_with_growing_quick_chunks_inside_one_plan_chunk_then_the_plan():
     scheduler = _scheduler(60 * SAMPLE_RATE, None)  # nothing measured yet: the plan's time is unknown
-    assert scheduler.next_job(nothing_rendered, 0, None) == QuickJob(0, SAMPLE_RATE, SAMPLE_RATE)
+    assert scheduler.next_job(nothing_rendered, 0, None) == QuickJob(0, SAMPLE_RATE)
     covered = {"until": SAMPLE_RATE}
 
     def rendered(start, final=False, stop=None):
         return start if final or start >= covered["until"] else covered["until"]
 
-    assert scheduler.next_job(rendered, 0, None) == QuickJob(SAMPLE_RATE, 3 * SAMPLE_RATE, SAMPLE_RATE)
+    assert scheduler.next_job(rendered, 0, None) == QuickJob(SAMPLE_RATE, 3 * SAMPLE_RATE)
     covered["until"] = 3 * SAMPLE_RATE
     scheduler.estimates.plan_rate = 0.02 / SAMPLE_RATE  # 0.02 s per second of window: the plan keeps ahead
     assert scheduler.next_job(rendered, 0, None) == PlanJob(0, first=True)
@@ -189,7 +189,7 @@ def test_play_starts_with_growing_quick_chunks_inside_one_plan_chunk_then_the_pl
     far = _scheduler(60 * SAMPLE_RATE, None)
     boundary = far.chunks[1].start + far.chunks[1].fade_in
     job = far.next_job(nothing_rendered, boundary - SAMPLE_RATE // 2, None)
-    assert job == QuickJob(boundary - SAMPLE_RATE // 2, boundary, SAMPLE_RATE)
+    assert job == QuickJob(boundary - SAMPLE_RATE // 2, boundary)
 
 
 def test_the_plan_run_starts_at_the_chunk_that_makes_the_playhead_final_and_loops_wrap():
