@@ -42,8 +42,9 @@ from dannasep.engine.paths import user_cache_dir
 
 # control words, written by the audio process
 PLAYHEAD, SEEK_ID, LOOP_START, LOOP_END, STOP, PLAYING = range(6)
-# counters, written by the renderer
-FINAL_FRAMES, QUICK_FRAMES, ABORTS, EVICTIONS, CHUNKS, QUICK_CHUNKS, CACHE_FULL, QUICK_LOGGED = range(8)
+# counters, written by the renderer; READY_AHEAD: frames the cache must hold from the playhead
+# before sound starts or resumes after a seek
+FINAL_FRAMES, QUICK_FRAMES, ABORTS, EVICTIONS, CHUNKS, QUICK_CHUNKS, CACHE_FULL, QUICK_LOGGED, READY_AHEAD = range(9)
 # timings in seconds, written by the renderer
 PLAN_COMPUTE, PLAN_AUDIO, QUICK_COMPUTE, LAST_CHUNK_RTF, HEARTBEAT = range(5)
 WORDS = 16

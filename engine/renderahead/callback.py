@@ -2,8 +2,10 @@
 and counters, with the stems read from the render cache at the playhead instead of from the
 inference lanes.
 
-Until the cache holds the next block the playhead waits in silence (like a video buffering); a
-block missing after sound started counts as an engine under-run. Only blocks that played reach
+After a start or a seek the playhead waits in silence (like a video buffering) until the cache
+holds as much audio from it as the renderer says it needs to stay ahead (its READY_AHEAD word,
+up to the song's or the loop's end); a block missing after sound started counts as an engine
+under-run. Only blocks that played reach
 the recorder, so a recording is the song's stems without the buffering gaps.
 
 A fallback to streaming hands over without a gap where the cache allows (`hand_over`): the
@@ -128,6 +130,9 @@ class RenderAheadCallback(AudioCallback):
             source.weights, self.weights_taken_at = weights, self.position
         out = self._output_block[:frames]
         song_position = source.wanted
+        if not self.sounding and self.shadow is None and not self._ready(song_position):
+            outdata.fill(0.0)
+            return
         if not source.play_block(out):
             if self.shadow is not None:
                 return self._take_over(indata, outdata, frames, underflow)
@@ -149,6 +154,14 @@ class RenderAheadCallback(AudioCallback):
         self.cache.control[slots.PLAYHEAD] = source.wanted
         if source.ended:
             self.finished = True
+
+    def _ready(self, position: int) -> bool:
+        """Whether the cache holds enough audio from `position` on for sound to start."""
+        need = int(self.cache.counters[slots.READY_AHEAD])
+        loop = self.source.loop
+        end = loop[1] if loop is not None and loop[0] <= position < loop[1] else self.cache.length
+        until = min(position + need, end)
+        return self.cache.covered_until(position, stop=until) >= until
 
     def _log_quick(self, frames: int) -> None:
         self.quick_frames_played += frames

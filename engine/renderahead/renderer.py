@@ -22,7 +22,15 @@ from dannasep.engine.constants import HOP_LENGTH, SAMPLE_RATE, SOURCES
 from dannasep.engine.lifeline import Lifeline
 from dannasep.engine.renderahead import cache as slots
 from dannasep.engine.renderahead.cache import CacheLayout, StemCache
-from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, horizon, release_end
+from dannasep.engine.renderahead.schedule import (
+    PlanJob,
+    QuickJob,
+    RenderEstimates,
+    Scheduler,
+    horizon,
+    quick_phase,
+    release_end,
+)
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 
 ALIGN = 4 * HOP_LENGTH
@@ -51,7 +59,11 @@ class RenderSpec:
 class Renderer:
     """Serves render jobs until the audio process sets the STOP word."""
 
-    def __init__(self, cache: StemCache, estimators: dict, settings: RenderAheadSettings):
+    def __init__(
+        self, cache: StemCache, estimators: dict, settings: RenderAheadSettings, quick_rate: float | None = None
+    ):
+        """quick_rate: compute seconds per sample of a quick chunk's window, all networks together,
+        as measured before the first one (None: not measured)."""
         import torch
 
         from dannasep.engine.dsp.overlap_add import plan_chunks
@@ -65,7 +77,7 @@ class Renderer:
         plan = shared_plan(estimators)
         self.contexts = plan.contexts
         self.chunks = plan_chunks(cache.length, plan.segment, plan.overlap)
-        self.estimates = RenderEstimates()
+        self.estimates = RenderEstimates(quick_rate=quick_rate)
         self.scheduler = Scheduler(
             chunks=self.chunks,
             length=cache.length,
@@ -85,7 +97,10 @@ class Renderer:
         quick chunk): the plan renders the cheapest first."""
         self._plan_timed = False
         self._origin = self._released = self._skip_until = 0
+        self._job_ends = 0.0
+        """perf_counter() time at which the job being rendered is expected to be done."""
         self._seek_seen = int(cache.control[slots.SEEK_ID])
+        self._publish_ready_ahead()
 
     # -- the playhead, as the audio callback publishes it ----------------------------------------------
     def _playhead(self) -> int:
@@ -109,14 +124,19 @@ class Renderer:
         return float(min(abs(first - playhead), abs(last - playhead)))
 
     def check_moved(self, *_args) -> None:
-        """Before every layer: abandon the job if the playhead jumped to audio without any data."""
+        """Before every layer: after a seek, abandon the job unless the audio the cache holds from
+        the new playhead on plays for longer than the job is expected to go on (plus the margin)."""
         seek = int(self.cache.control[slots.SEEK_ID])
         if seek == self._seek_seen:
             return
         self._seek_seen = seek
         self.scheduler.restart_quick()
         playhead = self._playhead()
-        if self.cache.covered_until(playhead) == playhead and playhead < self.cache.length:
+        if playhead >= self.cache.length:
+            return
+        held = self.cache.covered_until(playhead) - playhead
+        job_left = max(0.0, self._job_ends - time.perf_counter()) * SAMPLE_RATE
+        if held == 0 or held < job_left + self.scheduler.margin:
             raise PlayheadMovedError
 
     # -- serving -------------------------------------------------------------------------------------
@@ -134,6 +154,7 @@ class Renderer:
                 if job is None:
                     time.sleep(0.01)
                     continue
+                self._job_ends = time.perf_counter() + self._expected_seconds(job)
                 try:
                     if isinstance(job, QuickJob):
                         self.render_quick(job)
@@ -143,10 +164,28 @@ class Renderer:
                     self.cache.counters[slots.ABORTS] += 1
                     self.scheduler.abandon_run()
                 finally:
+                    self._job_ends = 0.0
                     self.cache.keep_resident(0, 0)  # between jobs this process needs none of the file
         finally:
             cancel.set_check(None)
             hook.remove()
+
+    def _publish_ready_ahead(self) -> None:
+        """Tell the audio process how much the cache must hold from the playhead before sound
+        starts or resumes after a seek: what a quick phase's first chunk takes to render, so that
+        the playhead does not run out while it renders."""
+        scheduler, rate = self.scheduler, self.estimates.quick_rate
+        phase = quick_phase(scheduler.quick, scheduler.quick_growth, scheduler.quick_context, rate)
+        seconds = 0.0 if phase is None or rate is None else rate * (phase[0] + 2 * scheduler.quick_context)
+        self.cache.counters[slots.READY_AHEAD] = round(seconds * SAMPLE_RATE)
+
+    def _expected_seconds(self, job: PlanJob | QuickJob) -> float:
+        """The job's compute time by the latest measurements (0 while there are none)."""
+        if isinstance(job, PlanJob):
+            seconds = self.estimates.seconds(self.scheduler.plan_window(job.index))
+            return seconds if math.isfinite(seconds) else 0.0
+        rate = self.estimates.quick_rate
+        return 0.0 if rate is None else rate * (job.stop - job.start + 2 * self.scheduler.quick_context)
 
     def _pace(self, began: float, seconds_of_audio: float) -> float:
         """Compute seconds since `began`, after idling as `throttle` asks."""
@@ -229,6 +268,7 @@ class Renderer:
         self.cache.timings[slots.QUICK_COMPUTE] += seconds
         if len(models) == len(self.estimators):
             self.estimates.quick_rate = rate
+            self._publish_ready_ahead()
         if stored == 0:
             time.sleep(0.05)
 
@@ -265,15 +305,22 @@ class Renderer:
         return chunk, context, (mono.mean().view(1, 1, 1), mono.std().view(1, 1, 1))
 
 
-def _warm_up(estimators: dict, settings: RenderAheadSettings) -> None:
-    """One pass per network on a quick chunk's window, so that the first real one is not slowed by
-    the allocations and kernel choices of a first call."""
+def _warm_up(estimators: dict, settings: RenderAheadSettings) -> float:
+    """Runs every network twice on a quick chunk's window, so that the first real one is not slowed
+    by the allocations and kernel choices of a first call; returns the second pass's compute
+    seconds per sample of window, all networks together (the schedule sizes quick chunks by it)."""
     import torch
 
     samples = settings.samples(settings.quick + 2 * settings.quick_context)
     noise = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 2, samples), dtype=np.float32) * 0.1)
+    rate = 0.0
     for estimator in estimators.values():
-        estimator(noise[..., : max(samples, estimator.model.min_input_length())])
+        window = noise[..., : max(samples, estimator.model.min_input_length())]
+        estimator(window)
+        began = time.perf_counter()
+        estimator(window)
+        rate += (time.perf_counter() - began) / window.shape[-1]
+    return rate
 
 
 def run_renderer(spec: RenderSpec, connection) -> None:
@@ -294,9 +341,9 @@ def run_renderer(spec: RenderSpec, connection) -> None:
             torch.set_num_threads(spec.separator.threads)
         loaded = {arch: load_model(arch, spec.separator) for arch in spec.models}
         estimators = {arch: m.estimator for arch, m in loaded.items()}
-        _warm_up(estimators, spec.settings)
+        quick_rate = _warm_up(estimators, spec.settings)
         cache = StemCache(spec.cache_path, spec.layout)
-        renderer = Renderer(cache, estimators, spec.settings)
+        renderer = Renderer(cache, estimators, spec.settings, quick_rate)
         connection.send(
             (
                 "ready",

@@ -8,8 +8,13 @@ first: short, with a little real context on both sides, each `quick_growth` time
 one before, until the plan run can take over without the playhead catching up with it. The plan
 then renders the same samples again, and its final stems replace the quick ones in the cache.
 
-Positions the playhead visits next (the horizon): from the playhead up to `lead` ahead; inside a
-loop, to the loop's end and on from its start.
+Sound starts when the first quick chunk is in the cache, so the quick phase must then stay ahead
+of the playhead on its own: while chunk k plays (L seconds), chunk k+1 (g·L seconds plus the
+context on both sides, 2c) is rendered at r compute seconds per second of window. That holds for
+every k when the first chunk is at least 2rc / (1 - g·r) long, so the first chunk is `quick` or
+that long, whichever is longer, and g is lowered where g·r would leave little slack; on a machine
+where no quick phase keeps up (g·r near 1 even at the least growth), the plan chunk comes first
+and the playhead waits for it.
 """
 
 from dataclasses import dataclass
@@ -44,6 +49,30 @@ class RenderEstimates:
     def seconds(self, window: int) -> float:
         rate = self.plan_rate if self.plan_rate is not None else self.quick_rate
         return float("inf") if rate is None else rate * window
+
+
+QUICK_LOAD = 0.6
+"""The most of real time the quick phase plans to spend rendering the next chunk (g·r): the rest
+is slack for a rate that grows with the window and for first calls on a new window shape."""
+LEAST_GROWTH = 1.25
+QUICK_SAFETY = 1.25
+"""How much longer than the bound the first quick chunk is made."""
+LEAST_SLACK = 0.05
+"""Below this 1 - g·r, the first quick chunk would be longer than a plan chunk is worth waiting for."""
+
+
+def quick_phase(quick: int, growth: float, context: int, rate: float | None) -> tuple[int, float] | None:
+    """(samples of the first quick chunk after a start or a seek, growth from chunk to chunk): see
+    the module docstring; None when no quick phase keeps up. growth is lowered where the rate
+    leaves too little slack. rate: compute seconds per sample of window (None: not measured)."""
+    if rate is None:
+        return quick, growth
+    per_second = rate * SAMPLE_RATE
+    growth = max(LEAST_GROWTH, min(growth, QUICK_LOAD / per_second))
+    slack = 1.0 - growth * per_second
+    if slack < LEAST_SLACK:
+        return None
+    return max(quick, round(QUICK_SAFETY * 2.0 * per_second * context / slack)), growth
 
 
 def horizon(playhead: int, lead: int, length: int, loop: tuple[int, int] | None) -> list[tuple[int, int]]:
@@ -101,6 +130,8 @@ class Scheduler:
     """The chunk the current plan run renders next (None: no run)."""
     run_released: int = 0
     quick_size: int = 0
+    phase_growth: float = 2.0
+    """The current quick phase's growth (see quick_phase)."""
 
     def restart_quick(self) -> None:
         self.quick_size = 0
@@ -130,7 +161,13 @@ class Scheduler:
         gap = self.first_missing(covered_until, spans, final=False)
         if gap is None:
             return PlanJob(index, first)
-        size = self.quick if self.quick_size == 0 else round(self.quick_size * self.quick_growth)
+        if self.quick_size == 0:
+            phase = quick_phase(self.quick, self.quick_growth, self.quick_context, self.estimates.quick_rate)
+            if phase is None:
+                return PlanJob(index, first)
+            size, self.phase_growth = phase
+        else:
+            size = round(self.quick_size * self.phase_growth)
         self.quick_size = size
         stop = min(gap + size, next(stop for start, stop in spans if start <= gap < stop))
         # a quick chunk imitates one plan chunk (its window grid and statistics), so it stays in that chunk's part

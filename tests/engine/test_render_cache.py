@@ -11,10 +11,22 @@ import numpy as np
 import pytest
 
 from dannasep.engine.constants import SAMPLE_RATE
+from dannasep.engine.control.state import EngineState, TransportState
 from dannasep.engine.dsp.overlap_add import plan_chunks
 from dannasep.engine.errors import DannaSepError
+from dannasep.engine.renderahead import cache as slots
 from dannasep.engine.renderahead.cache import CACHE_FULL, PREFIX, StemCache
-from dannasep.engine.renderahead.schedule import PlanJob, QuickJob, RenderEstimates, Scheduler, chunk_for, horizon
+from dannasep.engine.renderahead.callback import SEEKS_KEPT, RenderAheadCallback
+from dannasep.engine.renderahead.schedule import (
+    PlanJob,
+    QuickJob,
+    RenderEstimates,
+    Scheduler,
+    chunk_for,
+    horizon,
+    quick_phase,
+)
+from dannasep.engine.streaming.audio_callback import BlockControl, CallbackSetup, ControlSlot
 
 PAGE = 1024
 SONG = np.random.default_rng(0).standard_normal((10 * PAGE, 2), dtype=np.float32)
@@ -192,6 +204,34 @@ def test_play_starts_with_growing_quick_chunks_inside_one_plan_chunk_then_the_pl
     assert job == QuickJob(boundary - SAMPLE_RATE // 2, boundary)
 
 
+@pytest.mark.parametrize("per_second", [0.05, 0.2, 0.37, 0.45, 0.7])
+def test_the_first_quick_chunk_is_long_enough_for_the_quick_phase_to_stay_ahead(per_second):
+    """Simulated quick phase: chunk k (L·g^k) renders in r·(its length + 2c) while chunk k-1 plays,
+    and play starts when chunk 0 is rendered."""
+    quick, growth, context = SAMPLE_RATE, 2.0, SAMPLE_RATE
+    first, growth = quick_phase(quick, growth, context, per_second / SAMPLE_RATE)
+    assert first >= quick and growth > 1.0
+    lengths = [first * growth**k for k in range(12)]
+    rendered_at = np.cumsum([per_second * (length + 2 * context) for length in lengths])
+    played_from = rendered_at[0] + np.concatenate([[0.0], np.cumsum(lengths[:-1])])
+    assert np.all(rendered_at <= played_from + 1e-9)
+    if per_second < 0.2:  # a fast machine keeps the short first chunk and the growth
+        assert (first, growth) == (quick, 2.0)
+    scheduler = _scheduler(120 * SAMPLE_RATE, None)
+    scheduler.estimates.quick_rate = per_second / SAMPLE_RATE
+    boundary = scheduler.chunks[1].start + scheduler.chunks[1].fade_in  # quick chunks stay in one plan chunk's part
+    assert scheduler.next_job(nothing_rendered, 0, None) == QuickJob(0, min(first, boundary))
+
+
+def test_where_no_quick_phase_keeps_up_the_plan_chunk_comes_first():
+    scheduler = _scheduler(120 * SAMPLE_RATE, None)
+    scheduler.estimates.quick_rate = 0.78 / SAMPLE_RATE  # even the least growth leaves no slack
+    assert quick_phase(SAMPLE_RATE, 2.0, SAMPLE_RATE, scheduler.estimates.quick_rate) is None
+    assert scheduler.next_job(nothing_rendered, 30 * SAMPLE_RATE, None) == PlanJob(
+        chunk_for(scheduler.chunks, 30 * SAMPLE_RATE), True
+    )
+
+
 def test_the_plan_run_starts_at_the_chunk_that_makes_the_playhead_final_and_loops_wrap():
     scheduler = _scheduler(60 * SAMPLE_RATE, 0.001 / SAMPLE_RATE)
     chunks = scheduler.chunks
@@ -229,3 +269,30 @@ def test_the_lead_record_gives_min_and_median_in_constant_memory():
     for _ in range(10_000):
         record.add(5.0)
     assert record._counts.nbytes == size and record.summary()[1] == pytest.approx(5.0)
+
+
+def _render_callback(cache: StemCache, state: EngineState) -> RenderAheadCallback:
+    setup = CallbackSetup(None, (), latency=0, audio=cache.audio, multichannel=False, recorder=None)
+    weights = ControlSlot(np.full((2, 4, 1), 0.5, np.float32))
+    return RenderAheadCallback(setup, ControlSlot(BlockControl.of(state)), cache, weights, np.zeros(SEEKS_KEPT))
+
+
+def test_sound_waits_until_the_cache_holds_what_the_renderer_needs_to_stay_ahead(cache):
+    callback = _render_callback(cache, EngineState())
+    out = np.zeros((256, 2), np.float32)
+    cache.counters[slots.READY_AHEAD] = 2000
+    cache.write(0, _stems(1000, 1.0), final=False, evict_order=keep_all)
+    callback.block(None, out, 256, False)
+    assert not callback.sounding and callback.position == 0 and not out.any()  # 1000 held, 2000 needed
+    cache.write(1000, _stems(1000, 1.0), final=False, evict_order=keep_all)
+    for _ in range(7):  # 1792 frames: sound starts, then plays what is held
+        callback.block(None, out, 256, False)
+    assert callback.sounding and callback.underruns == 0 and out.any()
+    callback.block(None, out, 256, False)  # 2048 > 2000 held: a block missing after sound started
+    assert callback.underruns == 1
+    end = cache.length - 500  # by the song's end less than READY_AHEAD is enough
+    cache.write(end, _stems(500, 1.0), final=True, evict_order=keep_all)
+    seek = EngineState(transport=TransportState(seek_id=1, seek_to=end / SAMPLE_RATE))
+    callback.slot.publish(BlockControl.of(seek))
+    callback.block(None, out, 256, False)
+    assert callback.sounding and callback.seeks == 1 and out.any()
