@@ -9,6 +9,11 @@ offline stems of the weights in force when it played (SDR of the recording again
 output, dB), separately for what the offline plan rendered and for what quick chunks rendered
 (the callback logs which played blocks came from quick chunks). One block on each side of the
 switch is left out: the block it fell in mixes both.
+
+For scale, the offline path is also scored against itself: where two neighbouring plan chunks
+overlap, each renders the same samples from a different window. How far they differ is how much
+the offline output depends on where its chunks fall, a bound for any quick chunk, whose window is
+shorter still.
 """
 
 import subprocess
@@ -31,7 +36,7 @@ from dannasep.engine.renderahead.engine import MODE_RENDER, RenderAheadEngine
 from dannasep.engine.renderahead.settings import RenderAheadSettings
 from dannasep.engine.streaming.config import LiveConfig
 
-PARTS = ("plan", "quick")
+PARTS = ("plan", "quick", "overlaps")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class AgreementRow:
     weights: str
     """The preset in force."""
     part: str
-    """"plan" or "quick"."""
+    """"plan", "quick" or "overlaps" (the offline plan's neighbouring chunks against each other)."""
     seconds: float
     """How much of the song this row scores."""
     sdr: dict[str, float]
@@ -142,6 +147,54 @@ def separate(config: AgreementConfig, preset: str, out: Path) -> np.ndarray:
     return np.stack([sf.read(str(out / f"{stem}.wav"), dtype="float32")[0] for stem in SOURCES])
 
 
+def chunk_overlap_agreement(config: AgreementConfig, song: np.ndarray) -> AgreementRow:
+    """Scores, with the first preset's weights, each overlap of two neighbouring plan chunks as the
+    earlier chunk renders it (reference) against as the later one does. song: (time, 2)."""
+    import torch
+
+    from dannasep.engine.dsp.overlap_add import plan_chunks
+    from dannasep.engine.separation.config import SeparatorConfig
+    from dannasep.engine.separation.fusion import fuse
+    from dannasep.engine.separation.runner import ArrayReader, chunk_stems, shared_plan
+    from dannasep.engine.separation.separator import load_model
+
+    preset = load_preset(config.preset)
+    separator = SeparatorConfig(
+        preset=config.preset, weights_dir=config.weights_dir, size=config.size, precision=config.precision
+    )
+    torch.set_num_threads(config.threads)
+    estimators = {arch: load_model(arch, separator).estimator for arch in preset.models}
+    plan = shared_plan(estimators)
+    reader = ArrayReader(song.T)
+    chunks = plan_chunks(reader.length, plan.segment, plan.overlap)
+
+    def rendered(chunk) -> np.ndarray:
+        stems = {arch: chunk_stems(reader, est, chunk, plan.contexts[arch]) for arch, est in estimators.items()}
+        return fuse(stems, preset).numpy()
+
+    earlier, later, level = [], [], []
+    previous = None
+    for chunk in chunks:
+        current = rendered(chunk)
+        if previous is not None:
+            before, stems = previous
+            start, stop = chunk.start, before.stop
+            earlier.append(stems[..., start - before.start : stop - before.start])
+            later.append(current[..., : stop - start])
+            level.append(song[start:stop].T)
+        previous = chunk, current
+    if not earlier:
+        return AgreementRow(config.preset, "overlaps", 0.0, {}, {})
+    a, b, level = np.concatenate(earlier, -1), np.concatenate(later, -1), np.concatenate(level, -1)
+    return AgreementRow(
+        config.preset,
+        "overlaps",
+        a.shape[-1] / SAMPLE_RATE,
+        {stem: sdr(a[i], b[i]) for i, stem in enumerate(SOURCES)},
+        {stem: sdr(a[i], b[i], level) for i, stem in enumerate(SOURCES)},
+    )
+
+
 def run_agreement(config: AgreementConfig) -> AgreementReport:
     with tempfile.TemporaryDirectory(prefix="dannasep-agreement-") as folder:
         folder = Path(folder)
@@ -166,7 +219,7 @@ def run_agreement(config: AgreementConfig) -> AgreementReport:
     }
     rows = []
     for preset, span in in_force.items():
-        for part, mask in zip(PARTS, (~played_quick, played_quick), strict=True):
+        for part, mask in zip(PARTS[:2], (~played_quick, played_quick), strict=True):
             scored = span & mask
             scores, below = {}, {}
             if scored.any():
@@ -174,6 +227,7 @@ def run_agreement(config: AgreementConfig) -> AgreementReport:
                     scores[stem] = sdr(offline[preset][i][scored], recorded[stem][:length][scored])
                     below[stem] = sdr(offline[preset][i][scored], recorded[stem][:length][scored], song[scored])
             rows.append(AgreementRow(preset, part, float(scored.sum()) / SAMPLE_RATE, scores, below))
+    rows.append(chunk_overlap_agreement(config, song))
     return AgreementReport(
         rows=rows,
         switched_at=switched / SAMPLE_RATE,
@@ -182,6 +236,13 @@ def run_agreement(config: AgreementConfig) -> AgreementReport:
         engine_underruns=status.underruns,
         quick_seconds=float(played_quick.sum()) / SAMPLE_RATE,
     )
+
+
+PART_NAMES = {
+    "plan": "offline plan",
+    "quick": "quick chunks",
+    "overlaps": "offline plan against itself (its chunks' overlaps)",
+}
 
 
 def format_agreement(report: AgreementReport, config: AgreementConfig, machine: str) -> str:
@@ -199,6 +260,6 @@ def format_agreement(report: AgreementReport, config: AgreementConfig, machine: 
     ]
     for row in report.rows:
         cells = [f"{row.sdr[s]:.1f} ({row.below_song[s]:.0f})" if s in row.sdr else "-" for s in SOURCES]
-        part = "offline plan" if row.part == "plan" else "quick chunks"
+        part = PART_NAMES[row.part]
         lines.append(f"| {row.weights} | {part} | {row.seconds:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

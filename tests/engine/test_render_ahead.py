@@ -6,6 +6,7 @@ on what was played (only blocks that played are recorded, so a recording is the 
 whatever the machine's load), never on timings or under-run counts (`dannasep bench live`)."""
 
 import gc
+import itertools
 import json
 import time
 import weakref
@@ -17,7 +18,12 @@ from audio_fixtures import write_song
 from test_live import _cli, _recorded
 
 from dannasep.engine.audio.jack_server import jack_server
-from dannasep.engine.bench.render_agreement import AgreementConfig, format_agreement, run_agreement
+from dannasep.engine.bench.render_agreement import (
+    AgreementConfig,
+    chunk_overlap_agreement,
+    format_agreement,
+    run_agreement,
+)
 from dannasep.engine.bench.render_ahead import RenderBenchConfig, format_render_table, run_render_case
 from dannasep.engine.constants import SAMPLE_RATE, SOURCES
 from dannasep.engine.control.commands import Pause, Play, Seek, SetWeight
@@ -353,11 +359,33 @@ def test_agreement_bench_scores_what_played_against_dannasep_separate(jack, tmp_
     report = run_agreement(config)
     assert report.dry_exact and 12.0 <= report.switched_at < 19.0
     rows = {(row.weights, row.part): row for row in report.rows}
-    assert sum(row.seconds for row in report.rows) == pytest.approx(20.0 - 2 * 256 / SAMPLE_RATE, abs=1e-3)
+    played = [row for row in report.rows if row.part != "overlaps"]
+    assert sum(row.seconds for row in played) == pytest.approx(20.0 - 2 * 256 / SAMPLE_RATE, abs=1e-3)
+    assert rows[(str(first), "overlaps")].seconds == 0  # a 20-s song is one plan chunk for these networks
     assert rows[(str(second), "plan")].seconds > 0  # by then the plan has rendered the song on any machine
     for row in report.rows:
         if row.part == "plan" and row.seconds > 0:
             assert min(row.sdr.values()) > 60, row
     assert rows[(str(first), "quick")].seconds == pytest.approx(report.quick_seconds, abs=0.01)
     table = format_agreement(report, config, "test machine")
-    assert "| offline plan |" in table and "test machine" in table
+    assert "| offline plan |" in table and "against itself" in table and "test machine" in table
+
+
+def test_the_offline_plan_is_scored_against_itself_where_its_chunks_overlap(tmp_path):
+    """For scale beside the quick chunks: each overlap of two neighbouring plan chunks, as each of
+    them renders it; two different windows, so finite SDRs, over exactly the plan's overlaps."""
+    from dannasep.engine.dsp.overlap_add import plan_chunks
+    from dannasep.engine.separation.runner import shared_plan
+    from dannasep.engine.separation.separator import load_model
+
+    song = write_song(tmp_path / "song.wav", 45.0, seed=17)
+    preset = _preset(tmp_path / "first.toml", WEIGHTS)
+    row = chunk_overlap_agreement(
+        AgreementConfig(song=tmp_path / "song.wav", preset=str(preset), threads=THREADS), song
+    )
+    estimators = {m: load_model(m, SeparatorConfig(preset=preset)).estimator for m in WEIGHTS}
+    plan = shared_plan(estimators)
+    chunks = plan_chunks(song.shape[0], plan.segment, plan.overlap)
+    overlap = sum(earlier.stop - later.start for earlier, later in itertools.pairwise(chunks))
+    assert len(chunks) > 1 and row.seconds == pytest.approx(overlap / SAMPLE_RATE)
+    assert row.part == "overlaps" and all(0 < value < 120 for value in row.sdr.values()), row
