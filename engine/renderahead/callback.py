@@ -5,8 +5,8 @@ inference lanes.
 After a start or a seek the playhead waits in silence (like a video buffering) until the cache
 holds as much audio from it as the renderer says it needs to stay ahead (its READY_AHEAD word,
 up to the song's or the loop's end); a block missing after sound started counts as an engine
-under-run. Only blocks that played reach
-the recorder, so a recording is the song's stems without the buffering gaps.
+under-run. Only blocks that played reach the recorder, so a recording is the song's stems without
+the buffering gaps.
 
 A fallback to streaming hands over without a gap where the cache allows (`hand_over`): the
 streaming callback runs in this one's shadow, fed the song `latency` ahead of the playhead, unheard

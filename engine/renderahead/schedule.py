@@ -15,6 +15,9 @@ every k when the first chunk is at least 2rc / (1 - g·r) long, so the first chu
 that long, whichever is longer, and g is lowered where g·r would leave little slack; on a machine
 where no quick phase keeps up (g·r near 1 even at the least growth), the plan chunk comes first
 and the playhead waits for it.
+
+Positions the playhead visits next (the horizon): from the playhead up to `lead` ahead; inside a
+loop, to the loop's end and on from its start.
 """
 
 from dataclasses import dataclass
@@ -55,6 +58,7 @@ QUICK_LOAD = 0.6
 """The most of real time the quick phase plans to spend rendering the next chunk (g·r): the rest
 is slack for a rate that grows with the window and for first calls on a new window shape."""
 LEAST_GROWTH = 1.25
+"""Quick chunks grow at least this much, so that the quick phase builds a lead for the plan."""
 QUICK_SAFETY = 1.25
 """How much longer than the bound the first quick chunk is made."""
 LEAST_SLACK = 0.05

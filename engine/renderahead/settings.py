@@ -12,7 +12,9 @@ class RenderAheadSettings:
 
     lead: how far ahead of the playhead the offline-plan render keeps going.
     quick: the first quick chunk after a start or a seek into audio not yet rendered; each next
-        quick chunk is `quick_growth` times longer, until the offline plan can take over.
+        quick chunk is `quick_growth` times longer, until the offline plan can take over. Where the
+        measured render rate needs it, the first chunk is longer and the growth smaller
+        (`schedule.quick_phase`).
     quick_context: real audio on each side of a quick chunk, at least (the offline plan gives each
         model its own, longer context).
     margin: what the offline plan must still have in hand when its chunk is done.
