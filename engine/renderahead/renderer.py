@@ -28,7 +28,6 @@ from dannasep.engine.renderahead.schedule import (
     RenderEstimates,
     Scheduler,
     horizon,
-    quick_phase,
     release_end,
 )
 from dannasep.engine.renderahead.settings import RenderAheadSettings
@@ -174,9 +173,8 @@ class Renderer:
         """Tell the audio process how much the cache must hold from the playhead before sound
         starts or resumes after a seek: what a quick phase's first chunk takes to render, so that
         the playhead does not run out while it renders."""
-        scheduler, rate = self.scheduler, self.estimates.quick_rate
-        phase = quick_phase(scheduler.quick, scheduler.quick_growth, scheduler.quick_context, rate)
-        seconds = 0.0 if phase is None or rate is None else rate * (phase[0] + 2 * scheduler.quick_context)
+        phase = self.scheduler.first_quick()
+        seconds = 0.0 if phase is None else self.scheduler.quick_seconds(phase[0])
         self.cache.counters[slots.READY_AHEAD] = round(seconds * SAMPLE_RATE)
 
     def _expected_seconds(self, job: PlanJob | QuickJob) -> float:
@@ -184,8 +182,7 @@ class Renderer:
         if isinstance(job, PlanJob):
             seconds = self.estimates.seconds(self.scheduler.plan_window(job.index))
             return seconds if math.isfinite(seconds) else 0.0
-        rate = self.estimates.quick_rate
-        return 0.0 if rate is None else rate * (job.stop - job.start + 2 * self.scheduler.quick_context)
+        return self.scheduler.quick_seconds(job.stop - job.start)
 
     def _pace(self, began: float, seconds_of_audio: float) -> float:
         """Compute seconds since `began`, after idling as `throttle` asks."""

@@ -137,6 +137,15 @@ class Scheduler:
     phase_growth: float = 2.0
     """The current quick phase's growth (see quick_phase)."""
 
+    def first_quick(self) -> tuple[int, float] | None:
+        """`quick_phase` for this song's settings and the latest quick rate."""
+        return quick_phase(self.quick, self.quick_growth, self.quick_context, self.estimates.quick_rate)
+
+    def quick_seconds(self, length: int) -> float:
+        """Compute seconds of a quick chunk `length` samples long, by the latest rate (0 while unmeasured)."""
+        rate = self.estimates.quick_rate
+        return 0.0 if rate is None else rate * (length + 2 * self.quick_context)
+
     def restart_quick(self) -> None:
         self.quick_size = 0
 
@@ -166,7 +175,7 @@ class Scheduler:
         if gap is None:
             return PlanJob(index, first)
         if self.quick_size == 0:
-            phase = quick_phase(self.quick, self.quick_growth, self.quick_context, self.estimates.quick_rate)
+            phase = self.first_quick()
             if phase is None:
                 return PlanJob(index, first)
             size, self.phase_growth = phase

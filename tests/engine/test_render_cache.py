@@ -278,6 +278,8 @@ def _render_callback(cache: StemCache, state: EngineState) -> RenderAheadCallbac
 
 
 def test_sound_waits_until_the_cache_holds_what_the_renderer_needs_to_stay_ahead(cache):
+    """Driven block by block with no clock: what plays and what counts as an under-run follow from
+    what the cache holds alone, so the counts below are exact on any machine."""
     callback = _render_callback(cache, EngineState())
     out = np.zeros((256, 2), np.float32)
     cache.counters[slots.READY_AHEAD] = 2000
