@@ -71,6 +71,38 @@ def test_best_weights_are_exported_with_a_sidecar(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_from_given_weights_scores_them_first_and_keeps_them_unless_beaten(tiny_dataset, tmp_path, capsys):
+    assert _train(tiny_dataset, tmp_path / "first", "--epochs", "1") == 0
+    first = tmp_path / "first/best/demucs-live.safetensors"
+    # learning rate 0: the weights (Demucs has no batch statistics) stay exactly the starting ones
+    assert _train(tiny_dataset, tmp_path / "next", "--epochs", "1", "--init", str(first), "--learning-rate", "0") == 0
+    rows = _losses(tmp_path / "next")
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert rows[0]["steps"] == "0" and rows[1]["steps"] == "3"
+    starting_sdr = float(_losses(tmp_path / "first")[0]["valid_sdr"])
+    assert float(rows[0]["valid_sdr"]) == pytest.approx(starting_sdr, abs=1e-4)
+    assert float(rows[1]["valid_sdr"]) == pytest.approx(starting_sdr, abs=1e-4)
+    assert "starting weights: valid SDR" in capsys.readouterr().out
+    assert not list((tmp_path / "next").glob("best/*.safetensors")), "weights no better than the start were exported"
+
+
+def test_weights_trained_further_record_the_run_they_continue(tiny_dataset, tmp_path):
+    from dannasep.training.data.musdb import list_tracks
+    from dannasep.training.trainer.config import TrainingConfig
+    from dannasep.training.trainer.loop import RunData, Trainer
+    from tests.tiny_networks import tiny_network
+
+    earlier = {"weights": "demucs-live.safetensors", "steps": 6825, "device": "cuda"}
+    data = RunData(tiny_dataset, list_tracks(tiny_dataset, "train")[0], [])
+    trainer = Trainer(tiny_network("demucs"), TrainingConfig(), data, tmp_path, continues=earlier)
+    trainer.steps = 40
+    trainer._export_best({"valid_sdr": 1.0})
+    record = load_checkpoint(next((tmp_path / "best").glob("*.safetensors"))).checkpoint_info["training"]
+    assert record["steps"] == 40 and record["steps_in_all"] == 6865
+    assert record["continues"] == earlier
+
+
+@pytest.mark.slow
 def test_an_existing_run_is_not_overwritten_and_settings_must_match_to_resume(tiny_dataset, tmp_path, capsys):
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") == 0
     assert _train(tiny_dataset, tmp_path / "run", "--epochs", "1") != 0

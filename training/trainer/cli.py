@@ -128,8 +128,10 @@ def _run(args, dist_ctx) -> int:
         raise DannaSepError(f"{args.out}: nothing to resume (no {STATE_FILE})")
 
     torch.manual_seed(args.seed)
+    continues = None
     if args.init:
         model = load_checkpoint(args.init, architecture=args.model)
+        continues = {"weights": args.init.name, **model.checkpoint_info.get("training", {})}
     else:
         model = model_config.build()
         if config.normalise_input and hasattr(model, "input_means"):
@@ -138,7 +140,14 @@ def _run(args, dist_ctx) -> int:
                 model.input_means.copy_(torch.from_numpy(np.tile(-mean, 4)).float())
                 model.input_scale.copy_(torch.from_numpy(np.tile(1.0 / std, 4)).float())
     trainer = Trainer(
-        model, config, RunData(args.data, train, valid, skipped), args.out, args.seed, args.device, dist_ctx
+        model,
+        config,
+        RunData(args.data, train, valid, skipped),
+        args.out,
+        args.seed,
+        args.device,
+        dist_ctx,
+        continues=continues,
     )
     if args.resume:
         trainer.resume()

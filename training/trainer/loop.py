@@ -121,7 +121,10 @@ class Trainer:
         device: str = "cpu",
         dist_ctx: Distributed | None = None,
         log=print,
+        continues: dict | None = None,
     ):
+        """`continues`: the training record of the weights this run starts from (``--init``)."""
+        self.continues = continues
         self.model = model.to(device)
         self.config = config
         self.data = data
@@ -181,6 +184,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "seed": self.seed,
             "config": as_dict(self.config),
+            "continues": self.continues,
         }
 
     def resume(self) -> None:
@@ -200,6 +204,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.steps = state["epoch"], state["steps"]
         self.history, self.best_sdr, self.best_epoch = state["history"], state["best_sdr"], state["best_epoch"]
+        self.continues = state.get("continues", self.continues)
         self.log(f"resuming {self.run_dir} at epoch {self.epoch + 1} (after {self.steps} steps)")
 
     def _save_state(self) -> None:
@@ -299,9 +304,11 @@ class Trainer:
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fit_started = time.perf_counter()
+        if self.continues is not None and not self.history and self.dist.is_main:
+            self._score_starting_weights()
         while self.epoch < c.epochs:
             started = time.perf_counter()
-            if budget_seconds is not None and self.history and self._would_overrun(fit_started, budget_seconds):
+            if budget_seconds is not None and self.epoch and self._would_overrun(fit_started, budget_seconds):
                 minutes = budget_seconds / 60
                 self.log(f"time budget of {minutes:.1f} min reached after epoch {self.epoch}; --resume continues")
                 break
@@ -351,6 +358,18 @@ class Trainer:
             self.dist.barrier()
         return self.history[-1] if self.history else {}
 
+    def _score_starting_weights(self) -> None:
+        """Row 0 of the log: the --init weights on the validation tracks, the score to beat before any
+        export, so that the curve starts where the weights were and worse weights never replace them."""
+        started = time.perf_counter()
+        valid = self._validate()
+        untrained = dict.fromkeys(("train_loss", "train_loss_f", "train_loss_t"), math.nan)
+        row = {"epoch": 0, "steps": 0, **untrained, **valid, "learning_rate": self.optimizer.param_groups[0]["lr"]}
+        self.history.append({**row, "seconds": round(time.perf_counter() - started, 2)})
+        if math.isfinite(valid["valid_sdr"]):
+            self.best_sdr = valid["valid_sdr"]
+        self.log(f"starting weights: valid SDR {valid['valid_sdr']:.2f} dB")
+
     def _would_overrun(self, fit_started: float, budget_seconds: float) -> bool:
         decision = float(time.perf_counter() - fit_started + self.history[-1]["seconds"] > budget_seconds)
         return self.dist.broadcast_float(decision) > 0.5
@@ -372,6 +391,9 @@ class Trainer:
             "commit": git_commit(),
             "config": as_dict(self.config),
         }
+        if self.continues is not None:
+            before = self.continues.get("steps_in_all", self.continues.get("steps", 0))
+            training.update(steps_in_all=before + self.steps, continues=self.continues)
         scores = {k: row[k] for k in row if k.startswith("valid_")}
         scores["metric"] = "validation SDR (the authors' per-segment SDR, mean over segments), dB"
         save_checkpoint(self.model, self.run_dir / "best", training=training, scores=scores)
